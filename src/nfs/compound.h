@@ -54,6 +54,9 @@ struct OpContext {
   std::shared_ptr<Session> session;
   uint32_t slot_id = 0;
   bool cache_this = false;  // sa_cachethis from SEQUENCE
+  // Set by SEQUENCE when the request retransmits the slot's last request (RFC 8881 §2.10.6.1):
+  // the dispatcher then sends these bytes (the whole encoded COMPOUND4res) and executes nothing.
+  std::shared_ptr<const Bytes> replay;
 
   // Position of the current op within the COMPOUND (0-based) and the total count; some ops must
   // be first or only (SEQUENCE, EXCHANGE_ID, ...).
