@@ -1,0 +1,56 @@
+# Shared helpers for the integration test scripts (sourced, not run). Every server a test starts is
+# bound to 127.0.0.1 on a free port, remembered by PID, and stopped by PID on exit.
+set -euo pipefail
+
+unset AWS_CA_BUNDLE || true   # moto is plain http; a CA bundle confuses some tools
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+
+BFS_PIDS=()
+BFS_TMP=$(mktemp -d)
+bfs_cleanup() {
+  local pid
+  for pid in "${BFS_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${BFS_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$BFS_TMP"
+}
+trap bfs_cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT SECONDS — until something accepts on 127.0.0.1:PORT.
+wait_port() {
+  local deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    ((SECONDS < deadline)) || { echo "nothing listens on 127.0.0.1:$1 after $2 s" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+# start_moto: sets MOTO_PORT and MOTO_URL.
+start_moto() {
+  command -v moto_server >/dev/null || { echo "moto_server not on PATH" >&2; exit 1; }
+  MOTO_PORT=$(free_port)
+  moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$BFS_TMP/moto.log" 2>&1 &
+  BFS_PIDS+=($!)
+  wait_port "$MOTO_PORT" 30
+  MOTO_URL=http://127.0.0.1:$MOTO_PORT
+}
+
+# start_bucketfs ARGS...: runs `bucketfs serve ARGS --listen 127.0.0.1:PORT`, sets NFS_PORT and
+# BFS_PID.
+start_bucketfs() {
+  NFS_PORT=$(free_port)
+  "$BUCKETFS" serve "$@" --listen "127.0.0.1:$NFS_PORT" >>"$BFS_TMP/bucketfs.log" 2>&1 &
+  BFS_PID=$!
+  BFS_PIDS+=("$BFS_PID")
+  if ! wait_port "$NFS_PORT" 30; then cat "$BFS_TMP/bucketfs.log" >&2; exit 1; fi
+}
+
+CHECKS_FAILED=0
+check() {  # check NAME COMMAND... — runs COMMAND, prints ok/FAIL, counts failures
+  local name=$1
+  shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; CHECKS_FAILED=$((CHECKS_FAILED + 1)); fi
+}
