@@ -1,0 +1,117 @@
+// InodeTable: the gateway's namespace — inode numbers, what each inode maps to in the bucket, the
+// last known object facts (size, ETag, metadata) and each directory's cached listing.
+//
+// Today it lives in memory for the life of the process; the persistent metadata store (meta
+// layer) will later sit behind the same operations. Inode numbers are stable: the same key
+// always maps to the same inode (a file key "a/b" and a directory prefix "a/b/" are different
+// keys). The root is inode 1.
+//
+// Thread-safety: every method locks one internal mutex for its duration and returns copies or
+// immutable snapshots; none of them blocks or does I/O, so callers may use it from coroutines
+// (never across a co_await: there is nothing to hold).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "gateway/key_mapping.h"
+#include "objstore/object_store.h"
+#include "vfs/vfs.h"
+
+namespace bucketfs::gateway {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+inline constexpr vfs::InodeId kRootInode = 1;
+
+// One inode as last seen. A copy: reading it needs no lock.
+struct InodeRecord {
+  vfs::InodeId ino = 0;
+  vfs::InodeId parent = 0;
+  std::string name;  // "" for the root
+  std::string key;   // files: the object key; directories: the key prefix (ends in "/" or is "")
+  bool is_dir = false;
+  bool stale = false;  // the object (or the whole directory) is gone from the bucket
+
+  // Object facts: the file's object, or a directory's marker object when has_marker.
+  bool has_marker = false;
+  uint64_t size = 0;
+  std::string etag;
+  std::chrono::system_clock::time_point last_modified{};
+  PosixMeta meta;
+  bool meta_known = false;    // `meta` was read (HEAD) for the current etag/last_modified
+  SteadyTime validated_at{};  // when size/etag (and meta, if known) were last confirmed
+
+  uint64_t listing_verifier = 0;  // directories: verifier of the last listing (0 = never listed)
+
+  // Cached symlink target, valid while etag == symlink_etag.
+  std::string symlink_target;
+  std::string symlink_etag;
+};
+
+// An immutable listing of one directory, shared by readers.
+struct DirSnapshot {
+  struct Child {
+    std::string name;
+    vfs::InodeId ino = 0;
+  };
+  std::vector<Child> children;  // sorted by name
+  uint64_t verifier = 0;        // changes when the listing's content changes; never 0
+  SteadyTime loaded_at{};
+
+  // Index of `name` in children, or nullopt.
+  std::optional<std::size_t> Find(std::string_view name) const;
+};
+
+class InodeTable {
+ public:
+  explicit InodeTable(std::string root_prefix);
+  InodeTable(const InodeTable&) = delete;
+  InodeTable& operator=(const InodeTable&) = delete;
+
+  std::optional<InodeRecord> Get(vfs::InodeId ino) const;
+  // Records for many inodes (missing ones are skipped), under one lock.
+  std::vector<InodeRecord> GetMany(const std::vector<vfs::InodeId>& inos) const;
+  // The cached listing of `dir`, or nullptr if it was never listed.
+  std::shared_ptr<const DirSnapshot> Listing(vfs::InodeId dir) const;
+
+  // Installs a fresh listing of `dir`: creates or updates child inodes, marks children that
+  // disappeared as stale, records the marker. kStale if `dir` (not the root) no longer exists
+  // (nothing listed below it at all); kNotFound/kNotDir for a bad inode.
+  Result<std::shared_ptr<const DirSnapshot>> ApplyListing(vfs::InodeId dir, DirListing listing,
+                                                          SteadyTime now);
+  // Records a HEAD of a file's object or a directory's marker object.
+  void ApplyHead(vfs::InodeId ino, const objstore::ObjectInfo& info, SteadyTime now);
+  // Records that a directory has no marker object (HEAD said NotFound).
+  void ApplyNoMarker(vfs::InodeId dir, SteadyTime now);
+  void MarkStale(vfs::InodeId ino);
+  void SetSymlinkTarget(vfs::InodeId ino, const std::string& etag, const std::string& target);
+
+  std::size_t size() const;
+
+ private:
+  struct Node {
+    InodeRecord rec;
+    std::shared_ptr<const DirSnapshot> listing;
+  };
+
+  Node* FindLocked(vfs::InodeId ino);
+  vfs::InodeId FindOrCreateLocked(const std::string& key, bool is_dir);
+  void UpdateFileLocked(InodeRecord& rec, const objstore::ObjectInfo& info, SteadyTime now);
+
+  mutable std::mutex mu_;
+  std::unordered_map<vfs::InodeId, Node> nodes_;
+  std::unordered_map<std::string, vfs::InodeId> dir_by_prefix_;
+  std::unordered_map<std::string, vfs::InodeId> file_by_key_;
+  vfs::InodeId next_ino_ = kRootInode + 1;
+};
+
+}  // namespace bucketfs::gateway

@@ -1,0 +1,349 @@
+#include "gateway/object_fs.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "base/log.h"
+
+namespace bucketfs::gateway {
+
+namespace {
+
+constexpr std::size_t kMaxWarnedKeys = 1000;
+constexpr uint64_t kBlockSize = 4096;
+constexpr uint64_t kFirstCookie = 3;  // 0, 1 and 2 are reserved by NFSv4
+
+uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+uint64_t HashString(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+uint64_t Nanos(std::chrono::system_clock::time_point tp) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count());
+}
+
+bool IsSymlink(const InodeRecord& rec) {
+  return !rec.is_dir && rec.meta.mode && (*rec.meta.mode & kModeTypeMask) == kModeSymlink;
+}
+
+std::string_view HideReasonText(const HiddenKey& h) {
+  switch (h.reason) {
+    case HideReason::kInvalidName:
+      return NameCheckText(h.name_check);
+    case HideReason::kShadowedByDirectory:
+      return "a directory has the same name";
+    case HideReason::kOutsidePrefix:
+      return "key outside the listed prefix";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+ObjectFileSystem::ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store,
+                                   ObjectFsOptions options)
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      mount_time_(ToTimespec(std::chrono::system_clock::now())),
+      table_(NormalizeExportPrefix(options_.prefix)) {
+  options_.prefix = NormalizeExportPrefix(options_.prefix);
+  if (!options_.clock) options_.clock = [] { return std::chrono::steady_clock::now(); };
+  options_.list_page_size = std::clamp(options_.list_page_size, 1, 1000);
+  if (options_.max_dir_entries == 0) options_.max_dir_entries = 1;
+}
+
+ObjectFileSystem::~ObjectFileSystem() = default;
+
+ObjectFsCounters ObjectFileSystem::counters() const {
+  return {lists_.load(), heads_count_.load(), gets_.load(), hidden_invalid_.load(),
+          hidden_shadowed_.load()};
+}
+
+Result<InodeRecord> ObjectFileSystem::GetRecord(vfs::InodeId ino) const {
+  auto rec = table_.Get(ino);
+  if (!rec) return Status(ErrorCode::kStale, "unknown inode " + std::to_string(ino));
+  if (rec->stale) return Status(ErrorCode::kStale, "gone from the bucket: " + rec->key);
+  return std::move(*rec);
+}
+
+// ---- Directory listings ----
+
+Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::InodeId dir) {
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
+  if (!rec.is_dir) co_return Status(ErrorCode::kNotDir, rec.key);
+  auto snap = table_.Listing(dir);
+  if (snap && IsFresh(snap->loaded_at)) co_return snap;
+  co_return co_await dir_loads_.Run(
+      dir, [this, dir, prefix = rec.key] { return ListAndApply(dir, prefix); });
+}
+
+Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::ListAndApply(vfs::InodeId dir,
+                                                                           std::string prefix) {
+  // A load that finished just before this one was started is good enough.
+  auto snap = table_.Listing(dir);
+  if (snap && IsFresh(snap->loaded_at)) co_return snap;
+  BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAll(prefix));
+  NoteHidden(listing);
+  co_return table_.ApplyListing(dir, std::move(listing), Now());
+}
+
+Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(const std::string& prefix) {
+  ListingClassifier classifier(prefix);
+  objstore::ListRequest req;
+  req.prefix = prefix;
+  req.delimiter = "/";
+  req.max_keys = options_.list_page_size;
+  for (;;) {
+    ++lists_;
+    auto page = co_await store_->List(req);
+    if (!page.ok()) {
+      co_return page.status().WithContext("listing s3://" + store_->bucket() + "/" + prefix);
+    }
+    classifier.AddPage(*page);
+    if (classifier.size() > options_.max_dir_entries) {
+      co_return Status(ErrorCode::kTooBig,
+                       "directory s3://" + store_->bucket() + "/" + prefix + " has more than " +
+                           std::to_string(options_.max_dir_entries) + " entries (max_dir_entries)");
+    }
+    if (page->next_continuation_token.empty()) break;
+    if (page->next_continuation_token == req.continuation_token) {
+      co_return ProtocolError("listing s3://" + store_->bucket() + "/" + prefix +
+                              ": continuation token did not advance");
+    }
+    req.continuation_token = std::move(page->next_continuation_token);
+  }
+  co_return std::move(classifier).Finish();
+}
+
+void ObjectFileSystem::NoteHidden(const DirListing& listing) {
+  for (const auto& h : listing.hidden) {
+    if (h.reason == HideReason::kShadowedByDirectory) {
+      ++hidden_shadowed_;
+    } else {
+      ++hidden_invalid_;
+    }
+    std::lock_guard lock(warned_mu_);
+    if (warned_keys_.size() >= kMaxWarnedKeys || !warned_keys_.insert(h.key).second) continue;
+    BFS_LOG_WARN("s3://{}/{} is hidden: {}{}", store_->bucket(), h.key, HideReasonText(h),
+                 warned_keys_.size() == kMaxWarnedKeys ? " (further hidden keys not logged)" : "");
+  }
+}
+
+// ---- Object metadata ----
+
+Awaitable<Result<InodeRecord>> ObjectFileSystem::Current(vfs::InodeId ino, bool revalidate) {
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  if (rec.is_dir && rec.key.empty()) co_return rec;  // bucket root: no marker possible
+  bool need = !rec.meta_known || (revalidate && !IsFresh(rec.validated_at));
+  if (!need) co_return rec;
+  co_return co_await heads_.Run(ino, [this, ino] { return HeadAndApply(ino, false); });
+}
+
+Awaitable<Result<InodeRecord>> ObjectFileSystem::HeadAndApply(vfs::InodeId ino, bool force) {
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  if (!force && rec.meta_known && IsFresh(rec.validated_at)) co_return rec;
+  ++heads_count_;
+  auto head = co_await store_->Head(rec.key);
+  if (!head.ok()) {
+    if (head.status().code() != ErrorCode::kNotFound) {
+      co_return head.status().WithContext("HEAD s3://" + store_->bucket() + "/" + rec.key);
+    }
+    if (rec.is_dir) {
+      table_.ApplyNoMarker(ino, Now());  // an implicit directory
+    } else {
+      table_.MarkStale(ino);
+      co_return Status(ErrorCode::kStale, "gone from the bucket: " + rec.key);
+    }
+  } else {
+    table_.ApplyHead(ino, *head, Now());
+  }
+  co_return GetRecord(ino);
+}
+
+Awaitable<Result<vfs::Attr>> ObjectFileSystem::DirAttr(const InodeRecord& rec) {
+  // A directory that was listed before is re-listed when its listing expired, so that its
+  // `change` attribute tells clients about new and removed entries.
+  if (rec.listing_verifier != 0) {
+    BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(rec.ino));
+    (void)snap;
+  }
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord cur, co_await Current(rec.ino, false));
+  co_return ToAttr(cur);
+}
+
+vfs::Attr ObjectFileSystem::ToAttr(const InodeRecord& rec) const {
+  vfs::Attr a;
+  a.ino = rec.ino;
+  a.uid = rec.meta.uid.value_or(options_.default_uid);
+  a.gid = rec.meta.gid.value_or(options_.default_gid);
+  vfs::Timespec modified = ToTimespec(rec.last_modified);
+  if (rec.is_dir) {
+    a.type = vfs::FileType::kDirectory;
+    a.mode = rec.meta.mode ? (*rec.meta.mode & kModePermMask) : options_.default_dir_mode;
+    a.nlink = 2;
+    a.size = kBlockSize;
+    a.space_used = kBlockSize;
+    if (!rec.has_marker) modified = mount_time_;
+    a.mtime = rec.meta.mtime.value_or(modified);
+    a.ctime = modified;
+    uint64_t h = Mix(rec.listing_verifier, HashString(rec.etag));
+    a.change = Mix(h, Nanos(rec.last_modified));
+  } else {
+    a.type = IsSymlink(rec) ? vfs::FileType::kSymlink : vfs::FileType::kRegular;
+    a.mode = rec.meta.mode ? (*rec.meta.mode & kModePermMask) : options_.default_file_mode;
+    a.nlink = 1;
+    a.size = rec.size;
+    a.space_used = (rec.size + kBlockSize - 1) / kBlockSize * kBlockSize;
+    a.mtime = rec.meta.mtime.value_or(modified);
+    a.ctime = modified;
+    a.change = Mix(HashString(rec.etag), Nanos(rec.last_modified));
+  }
+  a.atime = a.mtime;
+  if (a.change == 0) a.change = 1;
+  return a;
+}
+
+// ---- vfs::FileSystem ----
+
+Awaitable<Result<vfs::Attr>> ObjectFileSystem::GetAttr(vfs::InodeId ino) {
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  if (rec.is_dir) co_return co_await DirAttr(rec);
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord cur, co_await Current(ino, true));
+  co_return ToAttr(cur);
+}
+
+Awaitable<Result<vfs::Attr>> ObjectFileSystem::Lookup(vfs::InodeId dir, std::string name) {
+  NameCheck check = CheckName(name);
+  if (check == NameCheck::kTooLong) co_return Status(ErrorCode::kNameTooLong, "name too long");
+  if (check != NameCheck::kOk) {
+    co_return NotFoundError(std::string("invalid name: ") + std::string(NameCheckText(check)));
+  }
+  BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(dir));
+  auto index = snap->Find(name);
+  if (!index) co_return NotFoundError("no such entry: " + name);
+  co_return co_await GetAttr(snap->children[*index].ino);
+}
+
+Awaitable<Result<vfs::Attr>> ObjectFileSystem::Parent(vfs::InodeId dir) {
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
+  if (!rec.is_dir) co_return Status(ErrorCode::kNotDir, rec.key);
+  co_return co_await GetAttr(rec.parent);
+}
+
+Awaitable<Result<vfs::DirPage>> ObjectFileSystem::ReadDir(vfs::InodeId dir, uint64_t cookie,
+                                                          std::size_t max_entries) {
+  BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(dir));
+  vfs::DirPage page;
+  page.verifier = snap->verifier;
+  const std::size_t total = snap->children.size();
+  // The entry at index i carries cookie kFirstCookie + i; reading resumes after it.
+  std::size_t start =
+      cookie < kFirstCookie ? 0 : static_cast<std::size_t>(std::min<uint64_t>(cookie - 2, total));
+  std::size_t end = std::min(total, start + std::max<std::size_t>(max_entries, 1));
+  std::vector<vfs::InodeId> inos;
+  inos.reserve(end - start);
+  for (std::size_t i = start; i < end; ++i) inos.push_back(snap->children[i].ino);
+  std::vector<InodeRecord> recs = table_.GetMany(inos);
+  if (recs.size() != inos.size()) co_return InternalError("directory entry without an inode");
+  page.entries.reserve(recs.size());
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    page.entries.push_back(
+        {snap->children[start + i].name, ToAttr(recs[i]), kFirstCookie + start + i});
+  }
+  page.eof = end == total;
+  co_return page;
+}
+
+Awaitable<Result<vfs::Attr>> ObjectFileSystem::Open(vfs::InodeId ino) {
+  // Close-to-open: Current(…, revalidate=true) HEADs when the cached facts are older than the
+  // TTL; a vanished object becomes kStale, a replaced one gets its new size/ETag.
+  co_return co_await GetAttr(ino);
+}
+
+Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadOnce(const InodeRecord& rec,
+                                                              uint64_t offset, uint32_t count) {
+  vfs::ReadResult out;
+  if (offset >= rec.size || count == 0) {
+    out.eof = offset >= rec.size;
+    co_return out;
+  }
+  uint64_t len = std::min<uint64_t>(count, rec.size - offset);
+  objstore::GetOptions opts;
+  opts.range = objstore::ByteRange{offset, len};
+  opts.if_match = rec.etag;
+  ++gets_;
+  BFS_CO_ASSIGN_OR_RETURN(objstore::GetResult got, co_await store_->Get(rec.key, opts));
+  if (got.data.size() > len) got.data.resize(len);
+  out.data = std::move(got.data);
+  out.eof = offset + out.data.size() >= rec.size;
+  co_return out;
+}
+
+Awaitable<Result<ObjectFileSystem::ReadOutcome>> ObjectFileSystem::ReadRetrying(InodeRecord rec,
+                                                                                uint64_t offset,
+                                                                                uint32_t count) {
+  auto result = co_await ReadOnce(rec, offset, count);
+  if (result.ok()) co_return ReadOutcome{std::move(result).value(), rec.etag};
+  ErrorCode code = result.status().code();
+  if (code != ErrorCode::kStale && code != ErrorCode::kNotFound) {
+    co_return result.status().WithContext("GET s3://" + store_->bucket() + "/" + rec.key);
+  }
+  // Replaced (If-Match failed) or deleted behind our back: refresh and retry once.
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord fresh, co_await HeadAndApply(rec.ino, true));
+  result = co_await ReadOnce(fresh, offset, count);
+  if (result.ok()) co_return ReadOutcome{std::move(result).value(), fresh.etag};
+  code = result.status().code();
+  if (code == ErrorCode::kStale) {
+    co_return UnavailableError("s3://" + store_->bucket() + "/" + rec.key +
+                               " keeps changing during reads; retry");
+  }
+  if (code == ErrorCode::kNotFound) {
+    table_.MarkStale(rec.ino);
+    co_return Status(ErrorCode::kStale, "gone from the bucket: " + rec.key);
+  }
+  co_return result.status().WithContext("GET s3://" + store_->bucket() + "/" + rec.key);
+}
+
+Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::Read(vfs::InodeId ino, uint64_t offset,
+                                                          uint32_t count) {
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  if (rec.is_dir) co_return Status(ErrorCode::kIsDir, rec.key);
+  BFS_CO_ASSIGN_OR_RETURN(ReadOutcome out, co_await ReadRetrying(std::move(rec), offset, count));
+  co_return std::move(out.result);
+}
+
+Awaitable<Result<std::string>> ObjectFileSystem::ReadLink(vfs::InodeId ino) {
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await Current(ino, true));
+  if (!IsSymlink(rec)) co_return InvalidArgumentError("not a symlink: " + rec.key);
+  if (!rec.symlink_etag.empty() && rec.symlink_etag == rec.etag) co_return rec.symlink_target;
+  if (rec.size > options_.max_symlink_bytes) {
+    co_return InvalidArgumentError("symlink target too long: " + rec.key);
+  }
+  uint32_t size = static_cast<uint32_t>(rec.size);
+  BFS_CO_ASSIGN_OR_RETURN(ReadOutcome out, co_await ReadRetrying(std::move(rec), 0, size));
+  std::string target(AsString(out.result.data));
+  if (!out.etag.empty()) table_.SetSymlinkTarget(ino, out.etag, target);
+  co_return target;
+}
+
+Awaitable<Result<vfs::FsStats>> ObjectFileSystem::StatFs() {
+  vfs::FsStats s;
+  s.total_bytes = kStatFsTotalBytes;
+  s.free_bytes = kStatFsTotalBytes;
+  s.avail_bytes = kStatFsTotalBytes;
+  s.free_files = kStatFsFreeFiles;
+  s.total_files = kStatFsFreeFiles + table_.size();
+  co_return s;
+}
+
+}  // namespace bucketfs::gateway

@@ -1,0 +1,138 @@
+// ObjectFileSystem: vfs::FileSystem over one ObjectStore (a bucket, or a key prefix of one),
+// serving it read-only in its native layout (see gateway/key_mapping.h for the mapping rule).
+//
+// Namespace: an in-memory InodeTable (inode numbers stable for the life of the process). Each
+// directory's contents come from ListObjectsV2 (delimiter "/", all pages) and are cached for
+// `metadata_ttl`; concurrent loads of one directory are coalesced into one LIST sequence, and
+// concurrent HEADs of one inode into one HEAD. File metadata (x-amz-meta-*) is read with one HEAD
+// the first time a file's attributes are asked for (never by READDIR), then trusted for the TTL
+// (a re-listing that shows the same ETag and LastModified also confirms it).
+//
+// Consistency: an object changed directly in the bucket becomes visible within metadata_ttl;
+// Open() revalidates (close-to-open); Read() always sends If-Match with the known ETag, so bytes
+// of two versions are never mixed: on a mismatch the inode is refreshed and the read retried once.
+//
+// Ownership: shares the ObjectStore. Thread-safety: all methods may be called concurrently from
+// any coroutines; no lock is held across a co_await.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include "gateway/inode_table.h"
+#include "gateway/key_mapping.h"
+#include "gateway/single_flight.h"
+#include "objstore/object_store.h"
+#include "vfs/vfs.h"
+
+namespace bucketfs::gateway {
+
+struct ObjectFsOptions {
+  // "" for the whole bucket, else a key prefix (normalised to end in "/").
+  std::string prefix;
+  // Always true for now: the write path is not part of the vfs interface yet.
+  bool read_only = true;
+  // How long listings and object metadata are trusted before the bucket is asked again. This is
+  // the bound on how late changes made directly in the bucket become visible. Default 5 s.
+  std::chrono::steady_clock::duration metadata_ttl = std::chrono::seconds(5);
+  uint32_t default_uid = 0;
+  uint32_t default_gid = 0;
+  uint32_t default_file_mode = 0644;
+  uint32_t default_dir_mode = 0755;
+  // A directory with more entries than this fails to load with kTooBig (bounds memory).
+  std::size_t max_dir_entries = 5'000'000;
+  // max-keys of each ListObjectsV2 page (S3 caps it at 1000).
+  int list_page_size = 1000;
+  // Symlink targets larger than this are refused (kInvalidArgument).
+  uint64_t max_symlink_bytes = 4096;
+  // Clock for TTLs; default std::chrono::steady_clock::now. Tests inject their own.
+  std::function<SteadyTime()> clock;
+};
+
+// Counters, for tests and metrics. Monotonic.
+struct ObjectFsCounters {
+  uint64_t lists = 0;            // ListObjectsV2 pages requested
+  uint64_t heads = 0;            // HeadObject requests
+  uint64_t gets = 0;             // GetObject requests
+  uint64_t hidden_invalid = 0;   // keys hidden because their name is not a valid file name
+  uint64_t hidden_shadowed = 0;  // objects hidden because a directory has the same name
+};
+
+// StatFs reports this constant capacity (1 PiB, all free) and this many free inodes: a bucket has
+// no meaningful size limit and `df` must not show it full.
+inline constexpr uint64_t kStatFsTotalBytes = uint64_t{1} << 50;
+inline constexpr uint64_t kStatFsFreeFiles = uint64_t{1} << 32;
+
+class ObjectFileSystem : public vfs::FileSystem {
+ public:
+  ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store, ObjectFsOptions options);
+  ~ObjectFileSystem() override;
+
+  vfs::InodeId RootInode() const override { return kRootInode; }
+  bool ReadOnly() const override { return options_.read_only; }
+
+  Awaitable<Result<vfs::Attr>> GetAttr(vfs::InodeId ino) override;
+  Awaitable<Result<vfs::Attr>> Lookup(vfs::InodeId dir, std::string name) override;
+  Awaitable<Result<vfs::Attr>> Parent(vfs::InodeId dir) override;
+  Awaitable<Result<vfs::DirPage>> ReadDir(vfs::InodeId dir, uint64_t cookie,
+                                          std::size_t max_entries) override;
+  Awaitable<Result<vfs::Attr>> Open(vfs::InodeId ino) override;
+  Awaitable<Result<vfs::ReadResult>> Read(vfs::InodeId ino, uint64_t offset,
+                                          uint32_t count) override;
+  Awaitable<Result<std::string>> ReadLink(vfs::InodeId ino) override;
+  Awaitable<Result<vfs::FsStats>> StatFs() override;
+
+  ObjectFsCounters counters() const;
+  const ObjectFsOptions& options() const { return options_; }
+
+ private:
+  using SnapshotResult = Result<std::shared_ptr<const DirSnapshot>>;
+
+  SteadyTime Now() const { return options_.clock(); }
+  bool IsFresh(SteadyTime t) const { return Now() - t < options_.metadata_ttl; }
+
+  // The listing of `dir`, loading it (coalesced) when absent or older than the TTL.
+  Awaitable<SnapshotResult> LoadDir(vfs::InodeId dir);
+  Awaitable<SnapshotResult> ListAndApply(vfs::InodeId dir, std::string prefix);
+  Awaitable<Result<DirListing>> ListAll(const std::string& prefix);
+  // The inode's record, HEADing first when its metadata is unknown or (when `revalidate`) older
+  // than the TTL. Concurrent HEADs of one inode are coalesced.
+  Awaitable<Result<InodeRecord>> Current(vfs::InodeId ino, bool revalidate);
+  // HEADs the inode's object (a directory's marker) and records the answer. Unless `force`, skips
+  // the request when the table already holds fresh metadata (a coalesced caller got there first).
+  Awaitable<Result<InodeRecord>> HeadAndApply(vfs::InodeId ino, bool force);
+  Awaitable<Result<vfs::Attr>> DirAttr(const InodeRecord& rec);
+  // One ranged GET with If-Match; no request at/after EOF.
+  Awaitable<Result<vfs::ReadResult>> ReadOnce(const InodeRecord& rec, uint64_t offset,
+                                              uint32_t count);
+  struct ReadOutcome {
+    vfs::ReadResult result;
+    std::string etag;  // the ETag the bytes belong to
+  };
+  // ReadOnce, and on a replaced/deleted object one HEAD and one retry.
+  Awaitable<Result<ReadOutcome>> ReadRetrying(InodeRecord rec, uint64_t offset, uint32_t count);
+
+  Result<InodeRecord> GetRecord(vfs::InodeId ino) const;
+  vfs::Attr ToAttr(const InodeRecord& rec) const;
+  void NoteHidden(const DirListing& listing);
+
+  std::shared_ptr<objstore::ObjectStore> store_;
+  ObjectFsOptions options_;
+  vfs::Timespec mount_time_;  // mtime of directories without a marker
+  InodeTable table_;
+  SingleFlight<vfs::InodeId, SnapshotResult> dir_loads_;
+  SingleFlight<vfs::InodeId, Result<InodeRecord>> heads_;
+
+  std::atomic<uint64_t> lists_{0}, heads_count_{0}, gets_{0};
+  std::atomic<uint64_t> hidden_invalid_{0}, hidden_shadowed_{0};
+  std::mutex warned_mu_;
+  std::unordered_set<std::string> warned_keys_;  // bounded by kMaxWarnedKeys
+};
+
+}  // namespace bucketfs::gateway

@@ -1,0 +1,219 @@
+// FakeObjectStore: an in-memory ObjectStore for tests (never linked into the product).
+//
+// Implements S3 semantics closely: keys in bytewise order; ListObjectsV2 with prefix, delimiter
+// (CommonPrefixes rolled up and counted against max-keys like objects), start-after, opaque
+// continuation tokens and a configurable cap on max-keys; HEAD with user metadata (LIST without);
+// ranged GET with If-Match (mismatch → kStale, unsatisfiable range → kInvalidArgument); ETag =
+// content hash (same bytes → same ETag), LastModified from a fake wall clock that advances one
+// second per PUT. Counts requests by type, can inject errors and latency.
+//
+// Thread-safety: every method is safe from any thread; a single mutex guards the state and is not
+// held across the latency wait.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "objstore/object_store.h"
+
+namespace bucketfs::gateway::testing {
+
+class FakeObjectStore : public objstore::ObjectStore {
+ public:
+  enum class Op { kHead, kGet, kList, kPut, kDelete };
+
+  explicit FakeObjectStore(std::string bucket = "test-bucket") : bucket_(std::move(bucket)) {}
+
+  // ---- test controls ----
+  void PutSync(const std::string& key, std::string_view data,
+               std::map<std::string, std::string> meta = {}) {
+    std::lock_guard lock(mu_);
+    PutLocked(key, Bytes(data.begin(), data.end()), std::move(meta));
+  }
+  void DeleteSync(const std::string& key) {
+    std::lock_guard lock(mu_);
+    objects_.erase(key);
+  }
+  // Server-side cap on max-keys (S3: 1000).
+  void set_max_keys_cap(int cap) { max_keys_cap_ = cap; }
+  void set_latency(std::chrono::milliseconds latency) { latency_ = latency; }
+  // The next `times` calls of `op` fail with `status`.
+  void FailNext(Op op, Status status, int times = 1) {
+    std::lock_guard lock(mu_);
+    for (int i = 0; i < times; ++i) failures_[op].push_back(status);
+  }
+  uint64_t count(Op op) const { return counts_[static_cast<int>(op)].load(); }
+  void ResetCounts() {
+    for (auto& c : counts_) c = 0;
+  }
+
+  // ---- ObjectStore ----
+  const std::string& bucket() const override { return bucket_; }
+  Awaitable<Status> CheckBucket() override { co_return Status::Ok(); }
+
+  Awaitable<Result<objstore::ObjectInfo>> Head(std::string key) override {
+    if (auto s = co_await Begin(Op::kHead); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) co_return NotFoundError("no such key " + key);
+    objstore::ObjectInfo info = it->second.info;
+    info.has_metadata = true;
+    co_return info;
+  }
+
+  Awaitable<Result<objstore::GetResult>> Get(std::string key,
+                                             objstore::GetOptions options) override {
+    if (auto s = co_await Begin(Op::kGet); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) co_return NotFoundError("no such key " + key);
+    const Object& obj = it->second;
+    if (!options.if_match.empty() && options.if_match != obj.info.etag) {
+      co_return Status(ErrorCode::kStale, "precondition failed for " + key);
+    }
+    uint64_t size = obj.data.size();
+    uint64_t begin = 0, end = size;
+    if (options.range) {
+      begin = options.range->offset;
+      if (begin >= size) co_return InvalidArgumentError("range not satisfiable");
+      if (options.range->length) end = std::min(size, begin + *options.range->length);
+    }
+    objstore::GetResult out;
+    out.info = obj.info;
+    out.info.has_metadata = true;
+    out.data.assign(obj.data.begin() + begin, obj.data.begin() + end);
+    co_return out;
+  }
+
+  Awaitable<Result<objstore::ListPage>> List(objstore::ListRequest req) override {
+    if (auto s = co_await Begin(Op::kList); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    objstore::ListPage page;
+    int max_keys = std::min(req.max_keys <= 0 ? 1000 : req.max_keys, max_keys_cap_.load());
+    std::string after = req.start_after;
+    if (!req.continuation_token.empty()) {
+      auto t = tokens_.find(req.continuation_token);
+      if (t == tokens_.end()) co_return InvalidArgumentError("bad continuation token");
+      after = t->second;
+    }
+    auto it = after.empty() ? objects_.lower_bound(req.prefix) : objects_.upper_bound(after);
+    // A token that ends a common prefix: skip every key inside it.
+    if (!after.empty() && !req.delimiter.empty() && EndsWith(after, req.delimiter)) {
+      while (it != objects_.end() && it->first.starts_with(after)) ++it;
+    }
+    if (it != objects_.end() && it->first < req.prefix) it = objects_.lower_bound(req.prefix);
+    int n = 0;
+    std::string last;
+    while (it != objects_.end() && it->first.starts_with(req.prefix)) {
+      if (n == max_keys) {
+        std::string token = "tok" + std::to_string(++token_seq_);
+        tokens_[token] = last;
+        page.next_continuation_token = token;
+        break;
+      }
+      std::string_view rest = std::string_view(it->first).substr(req.prefix.size());
+      std::size_t pos = req.delimiter.empty() ? std::string_view::npos : rest.find(req.delimiter);
+      if (pos != std::string_view::npos) {
+        std::string cp = req.prefix + std::string(rest.substr(0, pos + req.delimiter.size()));
+        page.common_prefixes.push_back(cp);
+        while (it != objects_.end() && it->first.starts_with(cp)) ++it;
+        last = cp;
+      } else {
+        objstore::ObjectInfo info = it->second.info;
+        info.user_metadata.clear();
+        info.has_metadata = false;
+        page.objects.push_back(std::move(info));
+        last = it->first;
+        ++it;
+      }
+      ++n;
+    }
+    co_return page;
+  }
+
+  Awaitable<Result<objstore::ObjectInfo>> Put(
+      std::string key, Bytes data, std::map<std::string, std::string> user_metadata) override {
+    if (auto s = co_await Begin(Op::kPut); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    co_return PutLocked(key, std::move(data), std::move(user_metadata));
+  }
+
+  Awaitable<Status> Delete(std::string key) override {
+    if (auto s = co_await Begin(Op::kDelete); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    objects_.erase(key);
+    co_return Status::Ok();
+  }
+
+ private:
+  struct Object {
+    objstore::ObjectInfo info;
+    Bytes data;
+  };
+
+  static bool EndsWith(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+  }
+
+  static std::string ContentHash(const Bytes& data) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (uint8_t c : data) {
+      h ^= c;
+      h *= 0x100000001b3ULL;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+
+  objstore::ObjectInfo PutLocked(const std::string& key, Bytes data,
+                                 std::map<std::string, std::string> meta) {
+    Object obj;
+    obj.info.key = key;
+    obj.info.size = data.size();
+    obj.info.etag = ContentHash(data);
+    wall_ += std::chrono::seconds(1);
+    obj.info.last_modified = wall_;
+    obj.info.user_metadata = std::move(meta);
+    obj.data = std::move(data);
+    objects_[key] = obj;
+    return obj.info;
+  }
+
+  // Counts the request, waits the injected latency, pops an injected failure.
+  Awaitable<Status> Begin(Op op) {
+    ++counts_[static_cast<int>(op)];
+    if (latency_.load().count() > 0) {
+      asio::steady_timer timer(co_await asio::this_coro::executor, latency_.load());
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    std::lock_guard lock(mu_);
+    auto& q = failures_[op];
+    if (q.empty()) co_return Status::Ok();
+    Status s = q.front();
+    q.pop_front();
+    co_return s;
+  }
+
+  std::string bucket_;
+  mutable std::mutex mu_;
+  std::map<std::string, Object> objects_;
+  std::map<std::string, std::string> tokens_;
+  uint64_t token_seq_ = 0;
+  std::map<Op, std::deque<Status>> failures_;
+  std::chrono::system_clock::time_point wall_ =
+      std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+  std::atomic<int> max_keys_cap_{1000};
+  std::atomic<std::chrono::milliseconds> latency_{std::chrono::milliseconds(0)};
+  std::atomic<uint64_t> counts_[5] = {};
+};
+
+}  // namespace bucketfs::gateway::testing
