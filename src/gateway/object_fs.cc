@@ -83,8 +83,10 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::Inode
   if (!rec.is_dir) co_return Status(ErrorCode::kNotDir, rec.key);
   auto snap = table_.Listing(dir);
   if (snap && IsFresh(snap->loaded_at)) co_return snap;
-  co_return co_await dir_loads_.Run(
-      dir, [this, dir, prefix = rec.key] { return ListAndApply(dir, prefix); });
+  // A named lambda capturing a frame local: GCC 12 mishandles lambda temporaries with non-trivial
+  // captures inside co_await expressions.
+  auto work = [this, dir, &rec] { return ListAndApply(dir, rec.key); };
+  co_return co_await dir_loads_.Run(dir, work);
 }
 
 Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::ListAndApply(vfs::InodeId dir,
@@ -146,7 +148,8 @@ Awaitable<Result<InodeRecord>> ObjectFileSystem::Current(vfs::InodeId ino, bool 
   if (rec.is_dir && rec.key.empty()) co_return rec;  // bucket root: no marker possible
   bool need = !rec.meta_known || (revalidate && !IsFresh(rec.validated_at));
   if (!need) co_return rec;
-  co_return co_await heads_.Run(ino, [this, ino] { return HeadAndApply(ino, false); });
+  auto work = [this, ino] { return HeadAndApply(ino, false); };
+  co_return co_await heads_.Run(ino, work);
 }
 
 Awaitable<Result<InodeRecord>> ObjectFileSystem::HeadAndApply(vfs::InodeId ino, bool force) {

@@ -79,9 +79,14 @@ template <typename Key, typename T, typename Hash = std::hash<Key>>
 class SingleFlight {
  public:
   // Runs `work()` unless a run for `key` is in flight, in which case it waits for that run's
-  // result. `work` is only invoked by the leader.
+  // result. `work` is only invoked by the leader, and is taken by reference: it must live until
+  // the returned awaitable completes. Pass a named lambda, e.g.
+  //   auto work = [this, &key_str] { return Load(key_str); };
+  //   co_return co_await flight.Run(id, work);
+  // (GCC 12 mishandles lambda temporaries with non-trivial captures inside co_await
+  // expressions: the capture is destroyed from a relocated copy.)
   template <typename Work>
-  Awaitable<T> Run(Key key, Work work) {
+  Awaitable<T> Run(Key key, const Work& work) {
     std::shared_ptr<AsyncLatch<T>> latch;
     bool leader = false;
     {
