@@ -234,7 +234,12 @@ Awaitable<Result<vfs::Attr>> ObjectFileSystem::Lookup(vfs::InodeId dir, std::str
   BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(dir));
   auto index = snap->Find(name);
   if (!index) co_return NotFoundError("no such entry: " + name);
-  co_return co_await GetAttr(snap->children[*index].ino);
+  auto attr = co_await GetAttr(snap->children[*index].ino);
+  // The entry vanished after the listing was taken: the name is gone, the directory is not stale.
+  if (!attr.ok() && attr.status().code() == ErrorCode::kStale) {
+    co_return NotFoundError("no such entry: " + name);
+  }
+  co_return attr;
 }
 
 Awaitable<Result<vfs::Attr>> ObjectFileSystem::Parent(vfs::InodeId dir) {

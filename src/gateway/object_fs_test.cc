@@ -427,6 +427,8 @@ TEST_F(ObjectFsTest, DeletedObjectBecomesStale) {
   // Within the TTL: the read finds it gone.
   EXPECT_EQ(Run(fs->Read(f->ino, 0, 10)).status().code(), ErrorCode::kStale);
   EXPECT_EQ(Run(fs->GetAttr(f->ino)).status().code(), ErrorCode::kStale);
+  // The cached listing still names it, but LOOKUP says NotFound (not a stale directory).
+  EXPECT_EQ(Run(fs->Lookup(1, "f")).status().code(), ErrorCode::kNotFound);
 
   store_->DeleteSync("g");
   Advance(6s);
