@@ -1,0 +1,364 @@
+// Nfs4Program driven directly with hand-encoded COMPOUNDs over MemoryFs exports.
+#include "nfs/nfs4_program.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "nfs/attrs.h"
+#include "nfs/errors.h"
+#include "nfs/nfs_server.h"
+#include "nfs/testing/compound_builder.h"
+#include "nfs/testing/memory_fs.h"
+#include "nfs/testing/program_harness.h"
+
+namespace bucketfs::nfs {
+namespace {
+
+using testing::CompoundBuilder;
+using testing::ReplyReader;
+
+class Nfs4ProgramTest : public testing::ProgramHarness, public ::testing::Test {};
+
+// Reads the next op result and checks its opcode and status.
+void Expect(ReplyReader& r, Op op, Stat status) {
+  uint32_t got_op = 0;
+  Stat got = Stat::kOk;
+  ASSERT_TRUE(r.Next(&got_op, &got));
+  EXPECT_EQ(got_op, static_cast<uint32_t>(op));
+  EXPECT_EQ(got, status) << StatName(got) << " != " << StatName(status);
+}
+
+TEST_F(Nfs4ProgramTest, MinorVersion3IsMismatchWithNoResults) {
+  CompoundBuilder b(3, "tagx");
+  b.PutRootFh();
+  ReplyReader r(Compound(b.Build()));
+  EXPECT_EQ(r.status(), Stat::kMinorVersMismatch);
+  EXPECT_EQ(r.tag(), "tagx");
+  EXPECT_EQ(r.count(), 0u);
+}
+
+TEST_F(Nfs4ProgramTest, UndecodableHeaderIsGarbageArgs) {
+  rpc::AcceptStat st;
+  const uint8_t bad_tag[] = {0xff, 0xff, 0xff, 0xf0};
+  Compound(Bytes(std::begin(bad_tag), std::end(bad_tag)), &st);
+  EXPECT_EQ(st, rpc::AcceptStat::kGarbageArgs);
+  Compound(Bytes{0, 0, 0, 0, 0, 0, 0, 1}, &st);  // no op count
+  EXPECT_EQ(st, rpc::AcceptStat::kGarbageArgs);
+}
+
+TEST_F(Nfs4ProgramTest, UnknownOpIsIllegal) {
+  CompoundBuilder b(0);
+  b.PutRootFh();
+  b.args().WriteU32(9999);
+  Bytes args = b.Build(2);
+  ReplyReader r(Compound(args));
+  EXPECT_EQ(r.status(), Stat::kOpIllegal);
+  EXPECT_EQ(r.count(), 2u);
+  Expect(r, Op::kPutRootFh, Stat::kOk);
+  Expect(r, Op::kIllegal, Stat::kOpIllegal);
+}
+
+TEST_F(Nfs4ProgramTest, V41OpInV40IsIllegalAndV40OpInV41IsNotSupp) {
+  CompoundBuilder b0(0);
+  b0.Op(Op::kReclaimComplete).args().WriteBool(false);
+  ReplyReader r0(Compound(b0.Build()));
+  Expect(r0, Op::kIllegal, Stat::kOpIllegal);
+
+  CompoundBuilder b2(0);
+  b2.Op(Op::kCopy);
+  ReplyReader r2(Compound(b2.Build()));
+  Expect(r2, Op::kIllegal, Stat::kOpIllegal);
+}
+
+TEST_F(Nfs4ProgramTest, StopOnErrorLayout) {
+  CompoundBuilder b(0, "t");
+  b.PutRootFh().Lookup("nope").GetFh();
+  ReplyReader r(Compound(b.Build()));
+  EXPECT_EQ(r.status(), Stat::kNoEnt);
+  EXPECT_EQ(r.count(), 2u);
+  Expect(r, Op::kPutRootFh, Stat::kOk);
+  Expect(r, Op::kLookup, Stat::kNoEnt);
+  EXPECT_EQ(r.d().remaining(), 0u);
+}
+
+TEST_F(Nfs4ProgramTest, TruncatedArgsAreBadXdr) {
+  CompoundBuilder b(0);
+  b.PutRootFh().Op(Op::kGetAttr).args().WriteU32(2);  // bitmap says two words, none follow
+  ReplyReader r(Compound(b.Build()));
+  EXPECT_EQ(r.status(), Stat::kBadXdr);
+  Expect(r, Op::kPutRootFh, Stat::kOk);
+  Expect(r, Op::kGetAttr, Stat::kBadXdr);
+  EXPECT_EQ(r.d().remaining(), 0u);
+}
+
+TEST_F(Nfs4ProgramTest, GarbageAfterLastOpIsBadXdr) {
+  CompoundBuilder b(0);
+  b.PutRootFh().GetFh();
+  b.args().WriteU32(0x6a756e6b);
+  ReplyReader r(Compound(b.Build()));
+  EXPECT_EQ(r.status(), Stat::kBadXdr);
+  Expect(r, Op::kPutRootFh, Stat::kOk);
+  Expect(r, Op::kGetFh, Stat::kBadXdr);
+}
+
+TEST_F(Nfs4ProgramTest, MissingOpsAreBadXdr) {
+  CompoundBuilder b(0);
+  b.PutRootFh();
+  ReplyReader r(Compound(b.Build(3)));
+  EXPECT_EQ(r.status(), Stat::kBadXdr);
+  EXPECT_EQ(r.count(), 2u);
+}
+
+TEST_F(Nfs4ProgramTest, TooManyOps) {
+  CompoundBuilder b0(0);
+  for (int i = 0; i < 200; ++i) b0.PutRootFh();
+  ReplyReader r0(Compound(b0.Build()));
+  EXPECT_EQ(r0.status(), Stat::kResource);
+  EXPECT_EQ(r0.count(), 0u);
+  CompoundBuilder b1(1);
+  ReplyReader r1(Compound(b1.Build(0xffffffff)));
+  EXPECT_EQ(r1.status(), Stat::kTooManyOps);
+}
+
+TEST_F(Nfs4ProgramTest, MutatingOpIsRofs) {
+  CompoundBuilder b(0);
+  b.PutRootFh().Lookup("data").Op(Op::kRemove).args().WriteString("hello.txt");
+  ReplyReader r(Compound(b.Build()));
+  EXPECT_EQ(r.status(), Stat::kRofs);
+}
+
+TEST_F(Nfs4ProgramTest, V41WithoutSequenceIsNotInSession) {
+  CompoundBuilder b(1);
+  b.PutRootFh().GetFh();
+  ReplyReader r(Compound(b.Build()));
+  EXPECT_EQ(r.status(), Stat::kOpNotInSession);
+  Expect(r, Op::kPutRootFh, Stat::kOpNotInSession);
+}
+
+TEST_F(Nfs4ProgramTest, LookupIntoExportAndBack) {
+  CompoundBuilder b(0);
+  Bitmap attrs{fattr::kType, fattr::kFsid, fattr::kFileId, fattr::kMountedOnFileId};
+  b.PutRootFh().GetAttr(attrs).Lookup("data").GetAttr(attrs).GetFh().LookupP().GetFh();
+  ReplyReader r(Compound(b.Build()));
+  ASSERT_EQ(r.status(), Stat::kOk);
+  Expect(r, Op::kPutRootFh, Stat::kOk);
+  Expect(r, Op::kGetAttr, Stat::kOk);
+  Fattr root;
+  ASSERT_TRUE(DecodeFattr(r.d(), &root));
+  Expect(r, Op::kLookup, Stat::kOk);
+  Expect(r, Op::kGetAttr, Stat::kOk);
+  Fattr exp;
+  ASSERT_TRUE(DecodeFattr(r.d(), &exp));
+  // fsids differ; the export root is mounted on its junction.
+  xdr::Decoder rd(root.values), ed(exp.values);
+  uint32_t rtype, etype;
+  uint64_t rmaj, rmin, emaj, emin, rid, eid, rmnt, emnt;
+  ASSERT_TRUE(rd.ReadU32(&rtype) && rd.ReadU64(&rmaj) && rd.ReadU64(&rmin) && rd.ReadU64(&rid) &&
+              rd.ReadU64(&rmnt));
+  ASSERT_TRUE(ed.ReadU32(&etype) && ed.ReadU64(&emaj) && ed.ReadU64(&emin) && ed.ReadU64(&eid) &&
+              ed.ReadU64(&emnt));
+  EXPECT_EQ(rtype, 2u);
+  EXPECT_EQ(etype, 2u);
+  EXPECT_TRUE(rmaj != emaj || rmin != emin);
+  EXPECT_EQ(eid, 1u);
+  EXPECT_NE(emnt, eid);
+  Expect(r, Op::kGetFh, Stat::kOk);
+  ByteView fh;
+  ASSERT_TRUE(r.d().ReadOpaque(128, &fh));
+  EXPECT_EQ(FileHandle::Decode(fh), (FileHandle{1, 1}));
+  Expect(r, Op::kLookupP, Stat::kOk);
+  Expect(r, Op::kGetFh, Stat::kOk);
+  ASSERT_TRUE(r.d().ReadOpaque(128, &fh));
+  EXPECT_EQ(FileHandle::Decode(fh), (FileHandle{0, kPseudoRootIno}));
+}
+
+TEST_F(Nfs4ProgramTest, LookupNameChecks) {
+  struct Case {
+    std::string name;
+    Stat want;
+  } cases[] = {{"", Stat::kInval},
+               {std::string(256, 'a'), Stat::kNameTooLong},
+               {".", Stat::kBadName},
+               {"..", Stat::kBadName},
+               {"a/b", Stat::kBadName}};
+  for (const auto& c : cases) {
+    CompoundBuilder b(0);
+    b.PutRootFh().Lookup("data").Lookup(c.name);
+    ReplyReader r(Compound(b.Build()));
+    EXPECT_EQ(r.status(), c.want) << c.name.size();
+  }
+  CompoundBuilder b(0);
+  b.PutRootFh().Lookup("data").Lookup("hello.txt").Lookup("x");
+  EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kNotDir);
+  CompoundBuilder s(0);
+  s.PutRootFh().Lookup("data").Lookup("link").Lookup("x");
+  EXPECT_EQ(ReplyReader(Compound(s.Build())).status(), Stat::kSymlink);
+  CompoundBuilder n(0);
+  n.Lookup("data");
+  EXPECT_EQ(ReplyReader(Compound(n.Build())).status(), Stat::kNoFileHandle);
+}
+
+TEST_F(Nfs4ProgramTest, PutFhChecks) {
+  CompoundBuilder b(0);
+  Bytes junk(16, 7);
+  b.PutFh(junk);
+  EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kBadHandle);
+  CompoundBuilder s(0);
+  s.PutFh(FileHandle{99, 1}.Encode());
+  EXPECT_EQ(ReplyReader(Compound(s.Build())).status(), Stat::kStale);
+  CompoundBuilder big(0);
+  big.PutFh(Bytes(129, 0));
+  EXPECT_EQ(ReplyReader(Compound(big.Build())).status(), Stat::kBadXdr);
+  CompoundBuilder ok(0);
+  ok.PutFh(FileHandle{1, hello_}.Encode()).GetAttr(Bitmap{fattr::kSize});
+  EXPECT_EQ(ReplyReader(Compound(ok.Build())).status(), Stat::kOk);
+  CompoundBuilder restore(0);
+  restore.PutRootFh().RestoreFh();
+  EXPECT_EQ(ReplyReader(Compound(restore.Build())).status(), Stat::kRestoreFh);
+}
+
+TEST_F(Nfs4ProgramTest, ReadDirPagingWithSmallMaxcount) {
+  std::vector<std::string> names;
+  uint64_t cookie = 0, verf = 0;
+  bool eof = false;
+  int calls = 0;
+  while (!eof && calls < 100) {
+    ++calls;
+    CompoundBuilder b(0);
+    b.PutRootFh().Lookup("data").Lookup("docs").ReadDir(cookie, verf, 0, 200,
+                                                        Bitmap{fattr::kFileId, fattr::kType});
+    ReplyReader r(Compound(b.Build()));
+    ASSERT_EQ(r.status(), Stat::kOk);
+    Expect(r, Op::kPutRootFh, Stat::kOk);
+    Expect(r, Op::kLookup, Stat::kOk);
+    Expect(r, Op::kLookup, Stat::kOk);
+    Expect(r, Op::kReadDir, Stat::kOk);
+    ASSERT_TRUE(r.d().ReadU64(&verf));
+    bool follows = false;
+    std::size_t in_page = 0;
+    while (r.d().ReadBool(&follows) && follows) {
+      std::string name;
+      Fattr f;
+      ASSERT_TRUE(r.d().ReadU64(&cookie) && r.d().ReadString(255, &name) && DecodeFattr(r.d(), &f));
+      names.push_back(name);
+      ++in_page;
+    }
+    ASSERT_TRUE(r.d().ReadBool(&eof));
+    EXPECT_GT(in_page, 0u);
+  }
+  EXPECT_GT(calls, 3);
+  ASSERT_EQ(names.size(), 20u);
+  EXPECT_EQ(names.front(), "f00");
+  EXPECT_EQ(names.back(), "f19");
+}
+
+TEST_F(Nfs4ProgramTest, ReadDirErrors) {
+  auto status = [&](uint64_t cookie, uint64_t verf, uint32_t maxcount) {
+    CompoundBuilder b(0);
+    b.PutRootFh().Lookup("data").ReadDir(cookie, verf, 0, maxcount, Bitmap{fattr::kFileId});
+    return ReplyReader(Compound(b.Build())).status();
+  };
+  EXPECT_EQ(status(1, 0, 4096), Stat::kBadCookie);
+  EXPECT_EQ(status(2, 0, 4096), Stat::kBadCookie);
+  EXPECT_EQ(status(3, 0x1234, 4096), Stat::kNotSame);
+  EXPECT_EQ(status(0, 0, 30), Stat::kTooSmall);
+  EXPECT_EQ(status(0, 0, 4096), Stat::kOk);
+  CompoundBuilder f(0);
+  f.PutRootFh().Lookup("data").Lookup("hello.txt").ReadDir(0, 0, 0, 4096, Bitmap{});
+  EXPECT_EQ(ReplyReader(Compound(f.Build())).status(), Stat::kNotDir);
+}
+
+TEST_F(Nfs4ProgramTest, ReadDirOfPseudoRootListsExports) {
+  CompoundBuilder b(0);
+  b.PutRootFh().ReadDir(0, 0, 0, 4096, Bitmap{fattr::kMountedOnFileId, fattr::kRdattrError});
+  ReplyReader r(Compound(b.Build()));
+  ASSERT_EQ(r.status(), Stat::kOk);
+  Expect(r, Op::kPutRootFh, Stat::kOk);
+  Expect(r, Op::kReadDir, Stat::kOk);
+  uint64_t verf;
+  ASSERT_TRUE(r.d().ReadU64(&verf));
+  std::vector<std::string> names;
+  bool follows = false;
+  while (r.d().ReadBool(&follows) && follows) {
+    uint64_t cookie;
+    std::string name;
+    Fattr f;
+    ASSERT_TRUE(r.d().ReadU64(&cookie) && r.d().ReadString(255, &name) && DecodeFattr(r.d(), &f));
+    names.push_back(name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"data", "other"}));
+}
+
+TEST_F(Nfs4ProgramTest, AccessOnReadOnlyExport) {
+  CompoundBuilder b(0);
+  b.PutRootFh().Lookup("data").Lookup("hello.txt").Access(0x3f);
+  ReplyReader r(Compound(b.Build()));
+  ASSERT_EQ(r.status(), Stat::kOk);
+  Expect(r, Op::kPutRootFh, Stat::kOk);
+  Expect(r, Op::kLookup, Stat::kOk);
+  Expect(r, Op::kLookup, Stat::kOk);
+  Expect(r, Op::kAccess, Stat::kOk);
+  uint32_t supported = 0, access = 0;
+  ASSERT_TRUE(r.d().ReadU32(&supported) && r.d().ReadU32(&access));
+  EXPECT_EQ(supported, 0x3fu);
+  EXPECT_EQ(access, 0x01u);  // owner rw- on a read-only export: READ only
+}
+
+TEST_F(Nfs4ProgramTest, VerifyAndNVerify) {
+  xdr::Encoder size_val;
+  size_val.WriteU64(12);  // "hello world\n"
+  auto run = [&](Op op, uint64_t size) {
+    CompoundBuilder b(0);
+    b.PutRootFh().Lookup("data").Lookup("hello.txt").Op(op);
+    Bitmap{fattr::kSize}.Encode(b.args());
+    xdr::Encoder v;
+    v.WriteU64(size);
+    b.args().WriteOpaque(v.buffer());
+    return ReplyReader(Compound(b.Build())).status();
+  };
+  EXPECT_EQ(run(Op::kVerify, 12), Stat::kOk);
+  EXPECT_EQ(run(Op::kVerify, 13), Stat::kNotSame);
+  EXPECT_EQ(run(Op::kNVerify, 12), Stat::kSame);
+  EXPECT_EQ(run(Op::kNVerify, 13), Stat::kOk);
+  CompoundBuilder b(0);
+  b.PutRootFh().Op(Op::kVerify);
+  Bitmap{fattr::kAcl}.Encode(b.args());
+  b.args().WriteOpaque({});
+  EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kAttrNotSupp);
+}
+
+TEST_F(Nfs4ProgramTest, ReadLinkAndSecInfo) {
+  CompoundBuilder b(0);
+  b.PutRootFh().Lookup("data").Lookup("link").ReadLink();
+  ReplyReader r(Compound(b.Build()));
+  ASSERT_EQ(r.status(), Stat::kOk);
+  for (int i = 0; i < 3; ++i) {
+    uint32_t op;
+    Stat s;
+    ASSERT_TRUE(r.Next(&op, &s));
+  }
+  Expect(r, Op::kReadLink, Stat::kOk);
+  std::string target;
+  ASSERT_TRUE(r.d().ReadString(1024, &target));
+  EXPECT_EQ(target, "hello.txt");
+
+  CompoundBuilder s(0);
+  s.PutRootFh().Lookup("data").Op(Op::kSecInfo).args().WriteString("hello.txt");
+  ReplyReader sr(Compound(s.Build()));
+  ASSERT_EQ(sr.status(), Stat::kOk);
+}
+
+TEST_F(Nfs4ProgramTest, V42CopyIsNotSupp) {
+  // 4.2 COPY in a 4.2 COMPOUND: SEQUENCE must come first, so check through the op table path by
+  // a session-less 4.2 COMPOUND whose first op is COPY → OP_NOT_IN_SESSION is not what we want;
+  // the NOTSUPP answer is checked in the session test below. Here: COPY in 4.1 is ILLEGAL.
+  CompoundBuilder b(1);
+  b.Op(Op::kCopy);
+  ReplyReader r(Compound(b.Build()));
+  Expect(r, Op::kIllegal, Stat::kOpIllegal);
+}
+
+}  // namespace
+}  // namespace bucketfs::nfs

@@ -1,0 +1,71 @@
+// NfsServer: the NFSv4 server object. Holds the export table (borrowed from the composition
+// root), the pseudo filesystem view, the NFSv4 state (StateManager: clients, sessions, opens,
+// leases), the options, and a lease-reaper timer; it creates the Nfs4Program that the RPC server
+// dispatches to.
+//
+// Wiring (composition root):
+//   auto nfs = std::make_shared<nfs::NfsServer>(ex, exports, opts);
+//   rpc_server.AddProgram(nfs->program());
+//   nfs->Start();   ...   nfs->Stop();
+// The ExportTable must outlive the NfsServer, and the NfsServer must outlive every call into its
+// program (destroy the rpc::Server first).
+//
+// Thread-safety: all public methods are thread-safe; Start/Stop are called once each.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "base/async.h"
+#include "nfs/attrs.h"
+#include "nfs/pseudo_fs.h"
+#include "rpc/program.h"
+#include "vfs/exports.h"
+
+namespace bucketfs::nfs {
+
+class StateManager;  // state.h
+class Nfs4Program;   // nfs4_program.h
+
+struct NfsOptions {
+  uint32_t lease_seconds = 90;
+  uint32_t grace_seconds = 0;    // no reclaimable state yet: no grace period
+  uint32_t max_read = 1 << 20;   // maxread attribute and READ clamp
+  uint32_t max_write = 1 << 20;  // maxwrite attribute
+  uint32_t max_ops = 128;        // hard bound on operations per COMPOUND
+  uint32_t max_readdir_entries = 1024;
+};
+
+class NfsServer {
+ public:
+  NfsServer(asio::any_io_executor ex, vfs::ExportTable& exports, NfsOptions options);
+  ~NfsServer();
+  NfsServer(const NfsServer&) = delete;
+  NfsServer& operator=(const NfsServer&) = delete;
+
+  // The program to register with rpc::Server (program 100003, version 4).
+  std::shared_ptr<rpc::Program> program();
+  // Starts the lease reaper. Stop cancels it; both idempotent.
+  void Start();
+  void Stop();
+
+  vfs::ExportTable& exports() { return exports_; }
+  const PseudoFs& pseudo() const { return pseudo_; }
+  StateManager& state() { return *state_; }
+  const NfsOptions& options() const { return options_; }
+
+ private:
+  void ArmReaper();
+
+  asio::any_io_executor ex_;
+  vfs::ExportTable& exports_;
+  NfsOptions options_;
+  PseudoFs pseudo_;
+  std::unique_ptr<StateManager> state_;
+  std::shared_ptr<Nfs4Program> program_;
+  std::shared_ptr<asio::steady_timer> reaper_;
+};
+
+}  // namespace bucketfs::nfs

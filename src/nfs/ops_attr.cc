@@ -1,0 +1,119 @@
+// Attribute operations: GETATTR, ACCESS, VERIFY, NVERIFY.
+#include "nfs/op_util.h"
+#include "nfs/ops_handlers.h"
+
+namespace bucketfs::nfs {
+namespace {
+
+// ACCESS4_* bits (RFC 7530 §16.1).
+constexpr uint32_t kAccessRead = 0x01;
+constexpr uint32_t kAccessLookup = 0x02;
+constexpr uint32_t kAccessModify = 0x04;
+constexpr uint32_t kAccessExtend = 0x08;
+constexpr uint32_t kAccessDelete = 0x10;
+constexpr uint32_t kAccessExecute = 0x20;
+constexpr uint32_t kAccessAll = 0x3f;
+constexpr uint32_t kNobody = 65534;
+
+// The rwx bits of `attr.mode` that apply to the caller (AUTH_SYS uid/gids; AUTH_NONE is nobody).
+uint32_t PermBits(const rpc::CallContext& call, const vfs::Attr& attr) {
+  const bool sys = call.flavor == rpc::AuthFlavor::kSys;
+  const uint32_t uid = sys ? call.sys.uid : kNobody;
+  if (sys && uid == 0) {
+    // root: read and write always; execute if anyone may execute (or it is a directory).
+    uint32_t x = (attr.mode & 0111) || attr.type == vfs::FileType::kDirectory ? 1 : 0;
+    return 06 | x;
+  }
+  if (uid == attr.uid) return (attr.mode >> 6) & 7;
+  bool in_group = sys && call.sys.gid == attr.gid;
+  if (sys) {
+    for (uint32_t g : call.sys.gids) in_group = in_group || g == attr.gid;
+  }
+  if (in_group) return (attr.mode >> 3) & 7;
+  return attr.mode & 7;
+}
+
+// Which of `requested` the caller gets on `obj` (RFC 8881 §18.1.3).
+uint32_t GrantAccess(const rpc::CallContext& call, const Object& obj, uint32_t requested) {
+  const uint32_t perm = PermBits(call, obj.attr);
+  const bool r = perm & 4, w = perm & 2, x = perm & 1;
+  uint32_t granted = 0;
+  if (r) granted |= kAccessRead;
+  if (obj.is_dir()) {
+    if (x) granted |= kAccessLookup;
+    if (w) granted |= kAccessModify | kAccessExtend | kAccessDelete;
+  } else {
+    if (x) granted |= kAccessExecute;
+    if (w) granted |= kAccessModify | kAccessExtend;
+  }
+  if (obj.read_only()) granted &= ~(kAccessModify | kAccessExtend | kAccessDelete);
+  return granted & requested;
+}
+
+// Encodes the object's values for `fattr.mask` and compares them with the client's. Sets *same.
+Awaitable<Stat> CompareAttrs(OpContext& ctx, const Fattr& fattr, bool* same) {
+  if (fattr.mask.Test(fattr::kRdattrError)) co_return Stat::kInval;
+  if (!fattr.mask.IsSubsetOf(SupportedAttrs(ctx.minor_version))) co_return Stat::kAttrNotSupp;
+  Object obj;
+  Stat s = co_await ResolveCurrent(ctx, &obj);
+  if (s != Stat::kOk) co_return s;
+  AttrTarget target = MakeTarget(obj);
+  vfs::FsStats stats;
+  if ((s = co_await FillStats(obj, fattr.mask, &stats, &target)) != Stat::kOk) co_return s;
+  Bytes ours = EncodeAttrValues(fattr.mask, target, Limits(ctx));
+  *same = ours.size() == fattr.values.size() &&
+          std::equal(ours.begin(), ours.end(), fattr.values.begin());
+  co_return Stat::kOk;
+}
+
+}  // namespace
+
+// GETATTR: RFC 7530 §16.7, RFC 8881 §18.7.
+Awaitable<Stat> OpGetAttr(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+  Bitmap requested;
+  if (!requested.Decode(args)) co_return Stat::kBadXdr;
+  Object obj;
+  Stat s = co_await ResolveCurrent(ctx, &obj);
+  if (s != Stat::kOk) co_return s;
+  if (HasWriteOnlyAttrs(requested)) co_return Stat::kInval;
+  AttrTarget target = MakeTarget(obj);
+  vfs::FsStats stats;
+  if ((s = co_await FillStats(obj, requested, &stats, &target)) != Stat::kOk) co_return s;
+  EncodeFattr(requested, target, Limits(ctx), res);
+  co_return Stat::kOk;
+}
+
+// ACCESS: RFC 7530 §16.1, RFC 8881 §18.1.
+Awaitable<Stat> OpAccess(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+  uint32_t requested = 0;
+  if (!args.ReadU32(&requested)) co_return Stat::kBadXdr;
+  Object obj;
+  Stat s = co_await ResolveCurrent(ctx, &obj);
+  if (s != Stat::kOk) co_return s;
+  const uint32_t supported = requested & kAccessAll;
+  res.WriteU32(supported);
+  res.WriteU32(GrantAccess(*ctx.call, obj, supported));
+  co_return Stat::kOk;
+}
+
+// VERIFY: RFC 7530 §16.35, RFC 8881 §18.31.
+Awaitable<Stat> OpVerify(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+  Fattr fattr;
+  if (!DecodeFattr(args, &fattr)) co_return Stat::kBadXdr;
+  bool same = false;
+  Stat s = co_await CompareAttrs(ctx, fattr, &same);
+  if (s != Stat::kOk) co_return s;
+  co_return same ? Stat::kOk : Stat::kNotSame;
+}
+
+// NVERIFY: RFC 7530 §16.15, RFC 8881 §18.15.
+Awaitable<Stat> OpNVerify(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+  Fattr fattr;
+  if (!DecodeFattr(args, &fattr)) co_return Stat::kBadXdr;
+  bool same = false;
+  Stat s = co_await CompareAttrs(ctx, fattr, &same);
+  if (s != Stat::kOk) co_return s;
+  co_return same ? Stat::kSame : Stat::kOk;
+}
+
+}  // namespace bucketfs::nfs
