@@ -11,6 +11,7 @@
 
 #include "nfs/nfs4_const.h"
 #include "nfs/nfs_server.h"
+#include "nfs/testing/compound_builder.h"
 #include "nfs/testing/memory_fs.h"
 #include "rpc/program.h"
 #include "vfs/exports.h"
@@ -57,7 +58,48 @@ class ProgramHarness {
     return st == rpc::AcceptStat::kSuccess ? out.Release() : Bytes{};
   }
 
+  // 4.1: EXCHANGE_ID + CREATE_SESSION (+ RECLAIM_COMPLETE). Sets clientid_ and session_id_; the
+  // next SEQUENCE on slot 0 uses ++seqid_. Returns false if any step fails.
+  bool EstablishSession(uint32_t minor = 1) {
+    CompoundBuilder x(minor);
+    x.Op(Op::kExchangeId);
+    x.args().WriteFixedOpaque(Bytes(8, 1));  // verifier
+    x.args().WriteString("harness-client");
+    x.args().WriteU32(0);  // flags
+    x.args().WriteU32(0);  // SP4_NONE
+    x.args().WriteU32(0);  // no impl id
+    ReplyReader xr(Compound(x.Build()));
+    uint32_t op = 0, sequence = 0;
+    Stat st;
+    if (xr.status() != Stat::kOk || !xr.Next(&op, &st) || !xr.d().ReadU64(&clientid_) ||
+        !xr.d().ReadU32(&sequence)) {
+      return false;
+    }
+    CompoundBuilder c(minor);
+    c.Op(Op::kCreateSession);
+    c.args().WriteU64(clientid_);
+    c.args().WriteU32(sequence);
+    c.args().WriteU32(0);  // flags
+    for (int chan = 0; chan < 2; ++chan) {
+      for (uint32_t v : {0u, 1u << 20, 1u << 20, 8192u, 16u, 8u, 0u}) c.args().WriteU32(v);
+    }
+    c.args().WriteU32(0x40000000);  // cb_program
+    c.args().WriteU32(1);           // one callback_sec_parms4 ...
+    c.args().WriteU32(0);           // ... AUTH_NONE
+    ReplyReader cr(Compound(c.Build()));
+    ByteView sid;
+    if (cr.status() != Stat::kOk || !cr.Next(&op, &st) || !cr.d().ReadFixedOpaque(16, &sid)) {
+      return false;
+    }
+    session_id_.assign(sid.begin(), sid.end());
+    seqid_ = 0;
+    return true;
+  }
+
  protected:
+  Bytes session_id_;
+  uint32_t seqid_ = 0;
+  uint64_t clientid_ = 0;
   asio::io_context io_;
   vfs::ExportTable exports_;
   std::shared_ptr<MemoryFs> fs_;
