@@ -1,6 +1,9 @@
 #include "nfs/nfs_server.h"
 
+#include <algorithm>
+
 #include "nfs/nfs4_program.h"
+#include "nfs/ops_state.h"
 
 namespace bucketfs::nfs {
 
@@ -18,7 +21,32 @@ NfsServer::~NfsServer() { Stop(); }
 
 std::shared_ptr<rpc::Program> NfsServer::program() { return program_; }
 
-void NfsServer::Start() {}
-void NfsServer::Stop() {}
+void NfsServer::Start() {
+  std::lock_guard lock(reaper_mu_);
+  if (reaper_) return;
+  reaper_ = std::make_shared<asio::steady_timer>(ex_);
+  ArmReaper(reaper_);
+}
+
+void NfsServer::Stop() {
+  std::lock_guard lock(reaper_mu_);
+  if (!reaper_) return;
+  reaper_->cancel();  // the pending wait completes with operation_aborted and touches nothing
+  reaper_.reset();
+}
+
+void NfsServer::ArmReaper(std::shared_ptr<asio::steady_timer> timer) {
+  // Expired leases are found at a tenth of the lease period (at least once a second), so a
+  // client's state is dropped at most ~10% after its lease ran out (RFC 8881 §8.3).
+  const auto period =
+      std::chrono::milliseconds(std::max<uint32_t>(options_.lease_seconds, 10) * 100);
+  timer->expires_after(period);
+  timer->async_wait([this, timer](const boost::system::error_code& ec) {
+    if (ec) return;
+    ReapExpiredState(*this);
+    std::lock_guard lock(reaper_mu_);
+    if (reaper_ == timer) ArmReaper(timer);
+  });
+}
 
 }  // namespace bucketfs::nfs

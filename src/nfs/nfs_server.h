@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "base/async.h"
 #include "nfs/attrs.h"
@@ -57,7 +58,7 @@ class NfsServer {
   const NfsOptions& options() const { return options_; }
 
  private:
-  void ArmReaper();
+  void ArmReaper(std::shared_ptr<asio::steady_timer> timer);
 
   asio::any_io_executor ex_;
   vfs::ExportTable& exports_;
@@ -65,7 +66,8 @@ class NfsServer {
   PseudoFs pseudo_;
   std::unique_ptr<StateManager> state_;
   std::shared_ptr<Nfs4Program> program_;
-  std::shared_ptr<asio::steady_timer> reaper_;
+  std::mutex reaper_mu_;
+  std::shared_ptr<asio::steady_timer> reaper_;  // guarded by reaper_mu_
 };
 
 }  // namespace bucketfs::nfs

@@ -16,6 +16,8 @@ namespace bucketfs::nfs {
 Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid);
 // After a 4.1 COMPOUND that passed SEQUENCE: hands the encoded COMPOUND4res to the slot.
 void StoreSessionReply(OpContext& ctx, ByteView reply);
+// Lease reaper tick: expire clients whose lease ran out (RFC 7530 §9.6, RFC 8881 §8.3).
+void ReapExpiredState(NfsServer& server);
 // A connection closed: drop its session bindings.
 void StateConnectionClosed(NfsServer& server, uint64_t connection_id);
 

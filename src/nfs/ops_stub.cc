@@ -17,6 +17,7 @@ STUB(OpCreateSession) STUB(OpSequence) STUB(OpDestroySession) STUB(OpDestroyClie
     CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid) {
   return Stat::kOk;
 }
+void ReapExpiredState(NfsServer& server) {}
 void StoreSessionReply(OpContext& ctx, ByteView reply) {}
 void StateConnectionClosed(NfsServer& server, uint64_t connection_id) {}
 }  // namespace bucketfs::nfs
