@@ -360,5 +360,47 @@ TEST_F(Nfs4ProgramTest, V42CopyIsNotSupp) {
   Expect(r, Op::kIllegal, Stat::kOpIllegal);
 }
 
+TEST_F(Nfs4ProgramTest, ReadWithAnonymousStateId) {
+  CompoundBuilder b(0);
+  b.PutRootFh().Lookup("data").Lookup("hello.txt").Read(StateId{}, 6, 100);
+  ReplyReader r(Compound(b.Build()));
+  ASSERT_EQ(r.status(), Stat::kOk);
+  for (int i = 0; i < 3; ++i) Expect(r, i == 0 ? Op::kPutRootFh : Op::kLookup, Stat::kOk);
+  Expect(r, Op::kRead, Stat::kOk);
+  bool eof = false;
+  std::string data;
+  ASSERT_TRUE(r.d().ReadBool(&eof) && r.d().ReadString(1000, &data));
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(data, "world\n");
+
+  CompoundBuilder d(0);
+  d.PutRootFh().Lookup("data").Read(StateId{}, 0, 10);
+  EXPECT_EQ(ReplyReader(Compound(d.Build())).status(), Stat::kIsDir);
+  CompoundBuilder l(0);
+  l.PutRootFh().Lookup("data").Lookup("link").Read(StateId{}, 0, 10);
+  EXPECT_EQ(ReplyReader(Compound(l.Build())).status(), Stat::kInval);
+  StateId bogus;
+  bogus.seqid = 1;
+  bogus.other[0] = 9;
+  CompoundBuilder s(0);
+  s.PutRootFh().Lookup("data").Lookup("hello.txt").Read(bogus, 0, 10);
+  EXPECT_EQ(ReplyReader(Compound(s.Build())).status(), Stat::kBadStateId);
+}
+
+TEST_F(Nfs4ProgramTest, OpenForWriteIsRofs) {
+  CompoundBuilder b(0);
+  b.PutRootFh().Lookup("data").Op(Op::kOpen);
+  auto& a = b.args();
+  a.WriteU32(1);           // seqid
+  a.WriteU32(2);           // OPEN4_SHARE_ACCESS_WRITE
+  a.WriteU32(0);           // deny none
+  a.WriteU64(1);           // clientid
+  a.WriteString("owner");  // owner
+  a.WriteU32(0);           // OPEN4_NOCREATE
+  a.WriteU32(0);           // CLAIM_NULL
+  a.WriteString("hello.txt");
+  EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kRofs);
+}
+
 }  // namespace
 }  // namespace bucketfs::nfs

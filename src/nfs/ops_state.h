@@ -8,6 +8,7 @@
 #include "base/bytes.h"
 #include "nfs/compound.h"
 #include "nfs/op_util.h"
+#include "nfs/ops_xdr.h"
 
 namespace bucketfs::nfs {
 
@@ -16,6 +17,53 @@ namespace bucketfs::nfs {
 Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid);
 // After a 4.1 COMPOUND that passed SEQUENCE: hands the encoded COMPOUND4res to the slot.
 void StoreSessionReply(OpContext& ctx, ByteView reply);
+// --- Client and session state (the adapter over StateManager, ops_state.cc) ---
+
+struct ExchangeIdResult {
+  uint64_t clientid = 0;
+  uint32_t sequenceid = 0;
+  uint32_t flags = 0;
+};
+Stat StateExchangeId(OpContext& ctx, const ExchangeIdArgs& args, ExchangeIdResult* out);
+
+struct CreateSessionResult {
+  SessionId sessionid{};
+  uint32_t sequenceid = 0;
+  uint32_t flags = 0;
+  ChannelAttrs fore;
+  ChannelAttrs back;
+};
+// Negotiates the channel attributes (clamped to the server's limits) and creates the session.
+Stat StateCreateSession(OpContext& ctx, const CreateSessionArgs& args, CreateSessionResult* out);
+
+struct SequenceResult {
+  uint32_t highest_slotid = 0;
+  uint32_t target_highest_slotid = 0;
+  uint32_t status_flags = 0;
+};
+// Sets ctx.session / slot_id / cache_this, or ctx.replay for a retransmission.
+Stat StateSequence(OpContext& ctx, const SequenceArgs& args, SequenceResult* out);
+Stat StateDestroySession(OpContext& ctx, const SessionId& sessionid);
+Stat StateDestroyClientId(OpContext& ctx, uint64_t clientid);
+Stat StateBindConnToSession(OpContext& ctx, const SessionId& sessionid);
+Stat StateReclaimComplete(OpContext& ctx, bool one_fs);
+
+// 4.0 clients (RFC 7530 §16.33, §16.34, §16.28).
+Stat StateSetClientId(OpContext& ctx, const SetClientIdArgs& args, uint64_t* clientid,
+                      Verifier* confirm);
+Stat StateSetClientIdConfirm(OpContext& ctx, uint64_t clientid, const Verifier& confirm);
+Stat StateRenew(OpContext& ctx, uint64_t clientid);
+
+// Opens. `confirm` is set for a 4.0 open owner that must OPEN_CONFIRM.
+Stat StateOpen(OpContext& ctx, const OpenArgs& args, const Object& file, StateId* stateid,
+               bool* confirm);
+Stat StateOpenConfirm(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out);
+Stat StateOpenDowngrade(OpContext& ctx, const StateId& stateid, uint32_t seqid,
+                        uint32_t share_access, uint32_t share_deny, StateId* out);
+Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out);
+Stat StateTestStateId(OpContext& ctx, const StateId& stateid);
+Stat StateFreeStateId(OpContext& ctx, const StateId& stateid);
+
 // Lease reaper tick: expire clients whose lease ran out (RFC 7530 §9.6, RFC 8881 §8.3).
 void ReapExpiredState(NfsServer& server);
 // A connection closed: drop its session bindings.

@@ -1,23 +1,54 @@
-// TEMPORARY: state ops until state.h lands.
-#include "nfs/op_util.h"
-#include "nfs/ops_handlers.h"
+// TEMPORARY adapter until nfs-state's state.h lands: every state call answers NFS4ERR_NOTSUPP
+// (4.0 READ with the anonymous/bypass stateids still works). Replaced by ops_state.cc.
 #include "nfs/ops_state.h"
 
 namespace bucketfs::nfs {
-#define STUB(name)                                                              \
-  Awaitable<Stat> name(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) { \
-    co_return Stat::kNotSupp;                                                   \
-  }
-STUB(OpExchangeId)
-STUB(OpCreateSession) STUB(OpSequence) STUB(OpDestroySession) STUB(OpDestroyClientId)
-    STUB(OpBindConnToSession) STUB(OpReclaimComplete) STUB(OpBackchannelCtl) STUB(OpSetClientId)
-        STUB(OpSetClientIdConfirm) STUB(OpRenew) STUB(OpOpen) STUB(OpOpenConfirm)
-            STUB(OpOpenDowngrade) STUB(OpClose) STUB(OpTestStateId) STUB(OpFreeStateId)
-                STUB(OpDelegReturn) STUB(OpDelegPurge) Stat
-    CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid) {
-  return Stat::kOk;
+
+Stat StateExchangeId(OpContext&, const ExchangeIdArgs&, ExchangeIdResult*) {
+  return Stat::kNotSupp;
 }
-void ReapExpiredState(NfsServer& server) {}
-void StoreSessionReply(OpContext& ctx, ByteView reply) {}
-void StateConnectionClosed(NfsServer& server, uint64_t connection_id) {}
+Stat StateCreateSession(OpContext&, const CreateSessionArgs&, CreateSessionResult*) {
+  return Stat::kNotSupp;
+}
+Stat StateSequence(OpContext&, const SequenceArgs&, SequenceResult*) { return Stat::kBadSession; }
+Stat StateDestroySession(OpContext&, const SessionId&) { return Stat::kBadSession; }
+Stat StateDestroyClientId(OpContext&, uint64_t) { return Stat::kStaleClientId; }
+Stat StateBindConnToSession(OpContext&, const SessionId&) { return Stat::kBadSession; }
+Stat StateReclaimComplete(OpContext&, bool) { return Stat::kNotSupp; }
+Stat StateSetClientId(OpContext&, const SetClientIdArgs&, uint64_t*, Verifier*) {
+  return Stat::kNotSupp;
+}
+Stat StateSetClientIdConfirm(OpContext&, uint64_t, const Verifier&) { return Stat::kStaleClientId; }
+Stat StateRenew(OpContext&, uint64_t) { return Stat::kStaleClientId; }
+Stat StateOpen(OpContext&, const OpenArgs&, const Object&, StateId*, bool*) {
+  return Stat::kNotSupp;
+}
+Stat StateOpenConfirm(OpContext&, const StateId&, uint32_t, StateId*) { return Stat::kBadStateId; }
+Stat StateOpenDowngrade(OpContext&, const StateId&, uint32_t, uint32_t, uint32_t, StateId*) {
+  return Stat::kBadStateId;
+}
+Stat StateClose(OpContext&, const StateId&, uint32_t, StateId*) { return Stat::kBadStateId; }
+Stat StateTestStateId(OpContext&, const StateId&) { return Stat::kBadStateId; }
+Stat StateFreeStateId(OpContext&, const StateId&) { return Stat::kBadStateId; }
+
+namespace {
+bool AllBytes(const StateId& id, uint8_t v) {
+  for (uint8_t b : id.other) {
+    if (b != v) return false;
+  }
+  return true;
+}
+}  // namespace
+
+// Special stateids (RFC 8881 §8.2.3): anonymous (all zero) and READ bypass (all ones).
+Stat CheckReadStateId(OpContext&, const Object&, const StateId& id) {
+  if ((id.seqid == 0 && AllBytes(id, 0)) || (id.seqid == 0xffffffff && AllBytes(id, 0xff))) {
+    return Stat::kOk;
+  }
+  return Stat::kBadStateId;
+}
+void ReapExpiredState(NfsServer&) {}
+void StoreSessionReply(OpContext&, ByteView) {}
+void StateConnectionClosed(NfsServer&, uint64_t) {}
+
 }  // namespace bucketfs::nfs
