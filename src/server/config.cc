@@ -1,0 +1,64 @@
+#include "server/config.h"
+
+#include <charconv>
+#include <string>
+
+namespace bucketfs::server {
+namespace {
+
+bool ValidBucketName(std::string_view b) {
+  if (b.size() < 3 || b.size() > 63) return false;
+  for (char c : b) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_' || (c >= 'A' && c <= 'Z');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status ParseListen(std::string_view text, std::string* host, uint16_t* port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return InvalidArgumentError("--listen must be HOST:PORT, got '" + std::string(text) + "'");
+  }
+  std::string_view p = text.substr(colon + 1);
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || end != p.data() + p.size() || value > 65535) {
+    return InvalidArgumentError("bad port in --listen '" + std::string(text) + "'");
+  }
+  std::string_view h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  *host = h.empty() ? "127.0.0.1" : std::string(h);
+  *port = static_cast<uint16_t>(value);
+  return Status::Ok();
+}
+
+Result<ExportConfig> ParseExport(std::string_view text) {
+  ExportConfig e;
+  std::string_view rest = text;
+  if (auto eq = rest.find('='); eq != std::string_view::npos) {
+    e.name = std::string(rest.substr(0, eq));
+    rest = rest.substr(eq + 1);
+  }
+  if (auto colon = rest.find(':'); colon != std::string_view::npos) {
+    e.prefix = std::string(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+  }
+  e.bucket = std::string(rest);
+  if (!ValidBucketName(e.bucket)) {
+    return InvalidArgumentError("'" + e.bucket + "' is not a valid bucket name (in '" +
+                                std::string(text) + "')");
+  }
+  if (e.name.empty()) e.name = e.bucket;
+  while (!e.prefix.empty() && e.prefix.front() == '/') e.prefix.erase(0, 1);
+  if (!e.prefix.empty() && e.prefix.back() != '/') e.prefix += '/';
+  if (e.name.find('/') != std::string::npos || e.name == "." || e.name == "..") {
+    return InvalidArgumentError("bad export name '" + e.name + "'");
+  }
+  return e;
+}
+
+}  // namespace bucketfs::server

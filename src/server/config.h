@@ -1,0 +1,46 @@
+// ServeConfig: everything `bucketfs serve` needs, as parsed from the command line. Plain value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace bucketfs::server {
+
+// One exported bucket (or key prefix of a bucket), visible to clients as /name.
+struct ExportConfig {
+  std::string name;    // export name: one path component
+  std::string bucket;  // S3 bucket (or directory under --local-dir)
+  std::string prefix;  // "" or a key prefix ending in "/"
+};
+
+struct ServeConfig {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 2049;
+  // Object store: S3 at `endpoint` (empty = AWS's regional endpoint), or the embedded
+  // local-directory store when `local_dir` is set.
+  std::string endpoint;
+  std::string region = "us-east-1";
+  std::string local_dir;
+  bool force_path_style = false;
+  std::vector<ExportConfig> exports;
+
+  double metadata_ttl_seconds = 5.0;
+  uint32_t default_uid = 0;
+  uint32_t default_gid = 0;
+  uint32_t lease_seconds = 90;
+  int io_threads = 2;
+  int blocking_threads = 4;
+  std::string log_level = "info";
+};
+
+// Parses "HOST:PORT" (HOST may be empty for 127.0.0.1).
+Status ParseListen(std::string_view text, std::string* host, uint16_t* port);
+
+// Parses "BUCKET" or "BUCKET:PREFIX" (the export is named after the bucket) or
+// "NAME=BUCKET[:PREFIX]". Normalises the prefix to end in "/".
+Result<ExportConfig> ParseExport(std::string_view text);
+
+}  // namespace bucketfs::server

@@ -1,0 +1,146 @@
+#include "server/gateway_server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <chrono>
+#include <future>
+
+#include "base/log.h"
+#include "gateway/object_fs.h"
+#include "nfs/nfs_server.h"
+#include "objstore/credentials.h"
+#include "objstore/local_store.h"
+#include "objstore/s3_store.h"
+#include "rpc/server.h"
+
+namespace bucketfs::server {
+
+GatewayServer::GatewayServer(ServeConfig config)
+    : config_(std::move(config)), io_(config_.io_threads), blocking_(config_.blocking_threads) {}
+
+GatewayServer::~GatewayServer() {
+  Stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+Result<std::shared_ptr<objstore::ObjectStore>> GatewayServer::MakeStore(const ExportConfig& e) {
+  if (!config_.local_dir.empty()) {
+    return std::shared_ptr<objstore::ObjectStore>(
+        std::make_shared<objstore::LocalStore>(config_.local_dir, e.bucket, blocking_));
+  }
+  BFS_ASSIGN_OR_RETURN(objstore::Credentials creds, objstore::ResolveCredentials());
+  objstore::S3Config s3;
+  s3.endpoint = config_.endpoint;
+  s3.region = config_.region;
+  s3.bucket = e.bucket;
+  s3.credentials = std::move(creds);
+  if (config_.force_path_style) s3.addressing = objstore::S3Config::Addressing::kPathStyle;
+  BFS_ASSIGN_OR_RETURN(auto store, objstore::S3Store::Create(io_.get_executor(), std::move(s3)));
+  return std::shared_ptr<objstore::ObjectStore>(std::move(store));
+}
+
+Status GatewayServer::CheckBuckets(
+    const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores) {
+  // The io threads are not running yet: run the checks on a temporary thread driving io_.
+  std::vector<std::future<Status>> checks;
+  for (const auto& store : stores) {
+    checks.push_back(asio::co_spawn(
+        io_, [store]() -> Awaitable<Status> { co_return co_await store->CheckBucket(); },
+        asio::use_future));
+  }
+  auto guard = asio::make_work_guard(io_);
+  std::thread runner([this] { io_.run(); });
+  Status result;
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    Status s = checks[i].get();
+    if (!s.ok() && result.ok()) {
+      result = s.WithContext("export /" + config_.exports[i].name + " (bucket '" +
+                             config_.exports[i].bucket + "')");
+    }
+  }
+  guard.reset();
+  io_.stop();
+  runner.join();
+  io_.restart();
+  return result;
+}
+
+Status GatewayServer::Start() {
+  if (config_.exports.empty()) return InvalidArgumentError("no bucket to export (--bucket)");
+  std::vector<std::shared_ptr<objstore::ObjectStore>> stores;
+  for (const ExportConfig& e : config_.exports) {
+    BFS_ASSIGN_OR_RETURN(auto store, MakeStore(e));
+    stores.push_back(std::move(store));
+  }
+  BFS_RETURN_IF_ERROR(CheckBuckets(stores));
+
+  for (std::size_t i = 0; i < stores.size(); ++i) {
+    const ExportConfig& e = config_.exports[i];
+    gateway::ObjectFsOptions opts;
+    opts.prefix = e.prefix;
+    opts.metadata_ttl = std::chrono::milliseconds(
+        static_cast<int64_t>(config_.metadata_ttl_seconds * 1000));
+    opts.default_uid = config_.default_uid;
+    opts.default_gid = config_.default_gid;
+    vfs::Export x;
+    x.id = static_cast<uint32_t>(i + 1);
+    x.name = e.name;
+    x.fs = std::make_shared<gateway::ObjectFileSystem>(stores[i], opts);
+    BFS_RETURN_IF_ERROR(exports_.Add(std::move(x)));
+  }
+
+  nfs::NfsOptions nfs_opts;
+  nfs_opts.lease_seconds = config_.lease_seconds;
+  nfs_ = std::make_shared<nfs::NfsServer>(io_.get_executor(), exports_, nfs_opts);
+  rpc_ = std::make_unique<rpc::Server>(io_.get_executor(), rpc::ServerOptions{});
+  rpc_->AddProgram(nfs_->program());
+  BFS_RETURN_IF_ERROR(rpc_->Listen(config_.listen_host, config_.listen_port));
+  rpc_->Start();
+  nfs_->Start();
+
+  signals_ = std::make_unique<asio::signal_set>(io_, SIGINT, SIGTERM);
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    BFS_LOG_INFO("signal {}: shutting down", sig);
+    Stop();
+  });
+
+  for (const ExportConfig& e : config_.exports) {
+    std::string source = config_.local_dir.empty()
+                             ? "s3://" + e.bucket + "/" + e.prefix
+                             : config_.local_dir + "/" + e.bucket + "/" + e.prefix;
+    BFS_LOG_INFO("exporting {} as /{}", source, e.name);
+  }
+  std::string port_opt =
+      config_.listen_port == 2049 ? "" : ",port=" + std::to_string(config_.listen_port);
+  std::string host = config_.listen_host == "0.0.0.0" ? "GATEWAY_HOST" : config_.listen_host;
+  BFS_LOG_INFO("listening on {}:{}; mount with: sudo mount -t nfs4 -o vers=4.1{} {}:/{} /mnt/{}",
+               config_.listen_host, rpc_->port(), port_opt, host, config_.exports[0].name,
+               config_.exports[0].name);
+  return Status::Ok();
+}
+
+void GatewayServer::Run() {
+  for (int i = 1; i < config_.io_threads; ++i) {
+    threads_.emplace_back([this] { io_.run(); });
+  }
+  io_.run();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void GatewayServer::Stop() {
+  asio::post(io_, [this] {
+    if (signals_) signals_->cancel();
+    if (nfs_) nfs_->Stop();
+    if (rpc_) rpc_->Stop();
+    io_.stop();
+  });
+}
+
+uint16_t GatewayServer::port() const { return rpc_ ? rpc_->port() : 0; }
+
+}  // namespace bucketfs::server
