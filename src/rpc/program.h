@@ -34,9 +34,9 @@ struct CallContext {
   uint32_t version = 0;
   uint32_t procedure = 0;
   AuthFlavor flavor = AuthFlavor::kNone;
-  AuthSys sys;               // valid when flavor == kSys
+  AuthSys sys;                 // valid when flavor == kSys
   uint64_t connection_id = 0;  // unique per TCP connection for the server's lifetime
-  std::string peer;          // "127.0.0.1:812", for logs
+  std::string peer;            // "127.0.0.1:812", for logs
 };
 
 // accept_stat (RFC 5531 §9).

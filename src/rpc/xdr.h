@@ -62,7 +62,7 @@ class Encoder {
   void WriteFixedOpaque(ByteView data);  // with padding
   void WriteOpaque(ByteView data);       // length + data + padding
   void WriteString(std::string_view s) { WriteOpaque(AsBytes(s)); }
-  void WriteRaw(ByteView data);          // pre-encoded XDR, appended as is
+  void WriteRaw(ByteView data);  // pre-encoded XDR, appended as is
 
   // Reserves a 32-bit slot and returns its offset, to be filled later with PatchU32 (e.g. a
   // length or status known only after the body is encoded).
