@@ -384,7 +384,9 @@ TEST_F(Nfs4ProgramTest, ReadWithAnonymousStateId) {
   bogus.other[0] = 9;
   CompoundBuilder s(0);
   s.PutRootFh().Lookup("data").Lookup("hello.txt").Read(bogus, 0, 10);
-  EXPECT_EQ(ReplyReader(Compound(s.Build())).status(), Stat::kBadStateId);
+  // Its `other` does not carry this server instance's boot epoch: a stateid from an earlier
+  // instance (RFC 7530 §9.1.4.1 STALE_STATEID), the way Linux nfsd answers too.
+  EXPECT_EQ(ReplyReader(Compound(s.Build())).status(), Stat::kStaleStateId);
 }
 
 TEST_F(Nfs4ProgramTest, OpenForWriteIsRofs) {
@@ -400,6 +402,44 @@ TEST_F(Nfs4ProgramTest, OpenForWriteIsRofs) {
   a.WriteU32(0);           // CLAIM_NULL
   a.WriteString("hello.txt");
   EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kRofs);
+}
+
+// RFC 8881 §2.10.6: a session is established, SEQUENCE admits a request, a retransmission gets
+// the identical cached reply, and a skipped seqid is misordered.
+TEST_F(Nfs4ProgramTest, SessionSequenceReplayAndMisorder) {
+  ASSERT_TRUE(EstablishSession());
+  CompoundBuilder b(1);
+  b.Sequence(session_id_, 1).PutRootFh().Lookup("data").Lookup("hello.txt");
+  Bitmap attrs;
+  attrs.Set(fattr::kSize);
+  b.GetAttr(attrs);
+  Bytes first = Compound(b.Build());
+  EXPECT_EQ(ReplyReader(first).status(), Stat::kOk);
+  Bytes again = Compound(b.Build());
+  EXPECT_EQ(first, again);  // served from the slot's reply cache
+
+  CompoundBuilder skip(1);
+  skip.Sequence(session_id_, 5).PutRootFh();
+  EXPECT_EQ(ReplyReader(Compound(skip.Build())).status(), Stat::kSeqMisordered);
+  CompoundBuilder bad_slot(1);
+  bad_slot.Sequence(session_id_, 1, 999).PutRootFh();
+  EXPECT_EQ(ReplyReader(Compound(bad_slot.Build())).status(), Stat::kBadSlot);
+  CompoundBuilder next(1);
+  next.Sequence(session_id_, 2).PutRootFh();
+  EXPECT_EQ(ReplyReader(Compound(next.Build())).status(), Stat::kOk);
+}
+
+TEST_F(Nfs4ProgramTest, UnknownSessionIsBadSession) {
+  CompoundBuilder b(1);
+  b.Sequence(Bytes(16, 7), 1).PutRootFh();
+  EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kBadSession);
+}
+
+TEST_F(Nfs4ProgramTest, MinorVersionTwoRefusesCopyWithNotSupp) {
+  ASSERT_TRUE(EstablishSession(2));
+  CompoundBuilder b(2);
+  b.Sequence(session_id_, 1).PutRootFh().Op(Op::kCopy);
+  EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kNotSupp);
 }
 
 }  // namespace

@@ -4,17 +4,22 @@
 
 #include "nfs/nfs4_program.h"
 #include "nfs/ops_state.h"
+#include "nfs/state.h"
 
 namespace bucketfs::nfs {
-
-class StateManager {};
 
 NfsServer::NfsServer(asio::any_io_executor ex, vfs::ExportTable& exports, NfsOptions options)
     : ex_(std::move(ex)),
       exports_(exports),
       options_(options),
       pseudo_(exports),
-      state_(std::make_unique<StateManager>()),
+      state_(std::make_unique<StateManager>(
+          std::chrono::seconds(options_.lease_seconds),
+          StateLimits{.max_request_size = options_.max_write + 64 * 1024,
+                      .max_response_size = options_.max_read + 64 * 1024,
+                      .max_response_size_cached = 64 * 1024,
+                      .max_operations = options_.max_ops,
+                      .max_slots = 64})),
       program_(std::make_shared<Nfs4Program>(*this)) {}
 
 NfsServer::~NfsServer() { Stop(); }

@@ -1,0 +1,140 @@
+// The adapter between the state op handlers (ops_session.cc, ops_client40.cc, ops_open.cc,
+// ops_read.cc) and the StateManager: unpacks the OpContext (principal, connection, session,
+// current stateid) and calls the state machine.
+#include "nfs/ops_state.h"
+
+#include "nfs/nfs_server.h"
+#include "nfs/state.h"
+
+namespace bucketfs::nfs {
+namespace {
+
+StateManager& State(OpContext& ctx) { return ctx.server->state(); }
+
+// RFC 8881 §16.2.3.1.2: the special "current stateid" stands for the COMPOUND's current one.
+Stat ResolveStateId(const OpContext& ctx, const StateId& in, StateId* out) {
+  if (ctx.minor_version >= 1 && IsCurrentStateId(in)) {
+    if (!ctx.current_stateid) return Stat::kBadStateId;
+    *out = *ctx.current_stateid;
+    return Stat::kOk;
+  }
+  *out = in;
+  return Stat::kOk;
+}
+
+uint64_t SessionClient(const OpContext& ctx) { return ctx.session ? ctx.session->clientid : 0; }
+
+}  // namespace
+
+Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid) {
+  StateId id;
+  if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
+  return State(ctx).CheckIo(ctx.minor_version, id, obj.fh, /*write=*/false);
+}
+
+void StoreSessionReply(OpContext& ctx, ByteView reply) {
+  if (!ctx.session) return;
+  State(ctx).CompleteSlot(*ctx.session, ctx.slot_id, reply, ctx.cache_this);
+}
+
+Stat StateExchangeId(OpContext& ctx, const ExchangeIdArgs& args, ExchangeIdResult* out) {
+  if (args.state_protect == kSp4Ssv) return Stat::kEncrAlgUnsupp;
+  return State(ctx).ExchangeId(Principal::From(*ctx.call), args, &out->clientid, &out->sequenceid,
+                               &out->flags);
+}
+
+Stat StateCreateSession(OpContext& ctx, const CreateSessionArgs& args, CreateSessionResult* out) {
+  // No back channel yet (callbacks arrive with delegations): CONN_BACK_CHAN and PERSIST are not
+  // granted, so the returned flags are 0 (RFC 8881 §18.36.3).
+  out->flags = 0;
+  return State(ctx).CreateSession(Principal::From(*ctx.call), ctx.call->connection_id, args,
+                                  &out->sessionid, &out->sequenceid, &out->fore, &out->back);
+}
+
+Stat StateSequence(OpContext& ctx, const SequenceArgs& args, SequenceResult* out) {
+  StateManager::SequenceOutcome o;
+  Stat s = State(ctx).Sequence(args.sessionid, args.sequenceid, args.slotid, ctx.op_count,
+                               ctx.call->connection_id, &o);
+  if (s != Stat::kOk) return s;
+  if (o.replay) {
+    ctx.replay = std::move(o.replay);
+    return Stat::kOk;
+  }
+  ctx.session = std::move(o.session);
+  ctx.slot_id = args.slotid;
+  ctx.cache_this = args.cache_this;
+  out->highest_slotid = o.highest_slotid;
+  out->target_highest_slotid = o.target_highest_slotid;
+  out->status_flags = 0;
+  return Stat::kOk;
+}
+
+Stat StateDestroySession(OpContext& ctx, const SessionId& sessionid) {
+  return State(ctx).DestroySession(sessionid);
+}
+
+Stat StateDestroyClientId(OpContext& ctx, uint64_t clientid) {
+  return State(ctx).DestroyClientId(clientid);
+}
+
+Stat StateBindConnToSession(OpContext& ctx, const SessionId& sessionid) {
+  return State(ctx).BindConnToSession(sessionid, ctx.call->connection_id);
+}
+
+Stat StateReclaimComplete(OpContext& ctx, bool one_fs) {
+  if (one_fs) return Stat::kOk;  // per-fs reclaim completion: nothing to reclaim per fs
+  return State(ctx).ReclaimComplete(SessionClient(ctx));
+}
+
+Stat StateSetClientId(OpContext& ctx, const SetClientIdArgs& args, uint64_t* clientid,
+                      Verifier* confirm) {
+  return State(ctx).SetClientId(Principal::From(*ctx.call), args, clientid, confirm);
+}
+
+Stat StateSetClientIdConfirm(OpContext& ctx, uint64_t clientid, const Verifier& confirm) {
+  return State(ctx).SetClientIdConfirm(clientid, confirm);
+}
+
+Stat StateRenew(OpContext& ctx, uint64_t clientid) { return State(ctx).Renew(clientid); }
+
+Stat StateOpen(OpContext& ctx, const OpenArgs& args, const Object& file, StateId* stateid,
+               bool* confirm) {
+  uint64_t clientid = ctx.minor_version == 0 ? args.clientid : SessionClient(ctx);
+  return State(ctx).Open(ctx.minor_version, clientid, args, file.fh, stateid, confirm);
+}
+
+Stat StateOpenConfirm(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out) {
+  return State(ctx).OpenConfirm(stateid, seqid, *ctx.current_fh, out);
+}
+
+Stat StateOpenDowngrade(OpContext& ctx, const StateId& stateid, uint32_t seqid,
+                        uint32_t share_access, uint32_t share_deny, StateId* out) {
+  StateId id;
+  if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
+  Stat s = State(ctx).OpenDowngrade(ctx.minor_version, id, seqid, share_access, share_deny,
+                                    *ctx.current_fh, out);
+  if (s == Stat::kOk) ctx.current_stateid = *out;
+  return s;
+}
+
+Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out) {
+  StateId id;
+  if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
+  return State(ctx).Close(ctx.minor_version, id, seqid, *ctx.current_fh, out);
+}
+
+Stat StateTestStateId(OpContext& ctx, const StateId& stateid) {
+  return State(ctx).TestStateId(SessionClient(ctx), stateid);
+}
+
+Stat StateFreeStateId(OpContext& ctx, const StateId& stateid) {
+  return State(ctx).FreeStateId(SessionClient(ctx), stateid);
+}
+
+void ReapExpiredState(NfsServer& server) { server.state().ReapExpired(); }
+
+void StateConnectionClosed(NfsServer& server, uint64_t connection_id) {
+  server.state().ConnectionClosed(connection_id);
+}
+
+}  // namespace bucketfs::nfs

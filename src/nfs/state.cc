@@ -1,0 +1,525 @@
+#include "nfs/state.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+namespace bucketfs::nfs {
+namespace {
+
+constexpr uint32_t kExchgIdFlagUpdConfirmedRecA = 0x40000000;
+constexpr uint32_t kExchgIdFlagConfirmedR = 0x80000000;
+constexpr uint32_t kExchgIdFlagUseNonPnfs = 0x00010000;
+
+bool AllBytes(const StateId& id, uint8_t v) {
+  return std::all_of(std::begin(id.other), std::end(id.other), [v](uint8_t b) { return b == v; });
+}
+
+uint32_t LoadU32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+void StoreU32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+void StoreU64(uint8_t* p, uint64_t v) {
+  StoreU32(p, static_cast<uint32_t>(v >> 32));
+  StoreU32(p + 4, static_cast<uint32_t>(v));
+}
+
+uint32_t MakeEpoch() {
+  // Seconds since the Unix epoch, mixed with randomness so two starts within one second differ.
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  uint32_t secs =
+      static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  std::random_device rd;
+  return secs ^ (rd() & 0xfff);
+}
+
+}  // namespace
+
+Principal Principal::From(const rpc::CallContext& call) {
+  Principal p;
+  p.flavor = call.flavor;
+  if (call.flavor == rpc::AuthFlavor::kSys) {
+    p.uid = call.sys.uid;
+    p.machine = call.sys.machine_name;
+  }
+  return p;
+}
+
+bool IsAnonymousStateId(const StateId& id) { return id.seqid == 0 && AllBytes(id, 0); }
+bool IsReadBypassStateId(const StateId& id) { return id.seqid == 0xffffffff && AllBytes(id, 0xff); }
+bool IsCurrentStateId(const StateId& id) { return id.seqid == 1 && AllBytes(id, 0); }
+
+StateManager::StateManager(std::chrono::seconds lease, StateLimits limits, StateClock clock)
+    : lease_(lease),
+      limits_(limits),
+      clock_(clock ? std::move(clock)
+                   : StateClock([] { return std::chrono::steady_clock::now(); })),
+      epoch_(MakeEpoch()) {
+  StoreU32(boot_verifier_.data(), epoch_);
+  std::random_device rd;
+  StoreU32(boot_verifier_.data() + 4, rd());
+}
+
+uint64_t StateManager::NewClientId() {
+  return (uint64_t{epoch_} << 32) | (next_id_++ & 0xffffffff);
+}
+
+StateId StateManager::NewStateId() {
+  StateId id;
+  id.seqid = 1;
+  StoreU32(id.other, epoch_);
+  StoreU64(id.other + 4, next_id_++);
+  return id;
+}
+
+StateManager::Client* StateManager::FindClient(uint64_t clientid) {
+  auto it = clients_.find(clientid);
+  return it == clients_.end() ? nullptr : &it->second;
+}
+
+StateManager::Client* StateManager::FindByOwner(const Bytes& owner, bool confirmed) {
+  for (auto& [id, c] : clients_) {
+    if (c.owner == owner && c.confirmed == confirmed) return &c;
+  }
+  return nullptr;
+}
+
+void StateManager::RemoveClient(uint64_t clientid) {
+  std::erase_if(sessions_, [&](const auto& kv) { return kv.second->clientid == clientid; });
+  std::erase_if(opens_, [&](const auto& kv) { return kv.second.clientid == clientid; });
+  std::erase_if(owners_, [&](const auto& kv) { return kv.first.first == clientid; });
+  clients_.erase(clientid);
+}
+
+// RFC 8881 §18.35.5, the cases that matter without SSV/mach-cred protection: a new owner, the
+// same incarnation (same verifier), a client reboot (new verifier), an update of a confirmed
+// record, and a different principal using a confirmed owner (CLID_INUSE).
+Stat StateManager::ExchangeId(const Principal& who, const ExchangeIdArgs& args, uint64_t* clientid,
+                              uint32_t* sequenceid, uint32_t* flags) {
+  std::lock_guard lock(mu_);
+  const bool update = (args.flags & kExchgIdFlagUpdConfirmedRecA) != 0;
+  Client* confirmed = FindByOwner(args.owner_id, true);
+  if (update) {
+    if (!confirmed) return Stat::kNoEnt;
+    if (!(confirmed->principal == who)) return Stat::kPerm;
+    if (confirmed->verifier != args.verifier) return Stat::kNotSame;
+    confirmed->renewed = Now();
+    *clientid = confirmed->clientid;
+    *sequenceid = confirmed->cs_sequence;
+    *flags = kExchgIdFlagUseNonPnfs | kExchgIdFlagConfirmedR;
+    return Stat::kOk;
+  }
+  if (confirmed && !(confirmed->principal == who)) {
+    bool has_state = std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& kv) {
+      return kv.second->clientid == confirmed->clientid;
+    });
+    if (has_state) return Stat::kClidInUse;
+  }
+  if (confirmed && confirmed->principal == who && confirmed->verifier == args.verifier) {
+    confirmed->renewed = Now();
+    *clientid = confirmed->clientid;
+    *sequenceid = confirmed->cs_sequence;
+    *flags = kExchgIdFlagUseNonPnfs | kExchgIdFlagConfirmedR;
+    return Stat::kOk;
+  }
+  // New owner, a rebooted client, or a fresh principal: a new unconfirmed record replaces any
+  // earlier unconfirmed one. A confirmed record of a rebooted client is dropped when the new one
+  // is confirmed by CREATE_SESSION.
+  if (Client* old = FindByOwner(args.owner_id, false)) RemoveClient(old->clientid);
+  Client c;
+  c.clientid = NewClientId();
+  c.owner = args.owner_id;
+  c.verifier = args.verifier;
+  c.principal = who;
+  c.minor = 1;
+  c.renewed = Now();
+  *clientid = c.clientid;
+  *sequenceid = c.cs_sequence;
+  *flags = kExchgIdFlagUseNonPnfs;
+  clients_.emplace(c.clientid, std::move(c));
+  return Stat::kOk;
+}
+
+ChannelAttrs StateManager::Clamp(const ChannelAttrs& asked, bool fore) const {
+  ChannelAttrs a = asked;
+  a.header_pad_size = 0;
+  a.rdma_ird.reset();
+  a.max_request_size = std::min(a.max_request_size, limits_.max_request_size);
+  a.max_response_size = std::min(a.max_response_size, limits_.max_response_size);
+  a.max_response_size_cached =
+      std::min(a.max_response_size_cached, limits_.max_response_size_cached);
+  a.max_operations = std::min(a.max_operations, limits_.max_operations);
+  a.max_requests = std::clamp<uint32_t>(a.max_requests, 1, fore ? limits_.max_slots : 16);
+  return a;
+}
+
+Stat StateManager::CreateSession(const Principal& who, uint64_t connection,
+                                 const CreateSessionArgs& args, SessionId* id, uint32_t* sequenceid,
+                                 ChannelAttrs* fore, ChannelAttrs* back) {
+  std::lock_guard lock(mu_);
+  if ((args.clientid >> 32) != epoch_) return Stat::kStaleClientId;
+  Client* c = FindClient(args.clientid);
+  if (!c) return Stat::kStaleClientId;
+  if (!(c->principal == who)) return Stat::kClidInUse;
+  // RFC 8881 §18.36.4: the create-session "slot" of the client.
+  if (c->cs_cached && args.sequence + 1 == c->cs_sequence) {
+    *id = c->cs_session;
+    *sequenceid = args.sequence;
+    *fore = c->cs_fore;
+    *back = c->cs_back;
+    return Stat::kOk;
+  }
+  if (args.sequence != c->cs_sequence) return Stat::kSeqMisordered;
+  if (args.fore.max_request_size < 256 || args.fore.max_response_size < 256) {
+    return Stat::kTooSmall;
+  }
+  if (!c->confirmed) {
+    // Confirming this record retires an earlier incarnation of the same owner.
+    if (Client* old = FindByOwner(c->owner, true)) RemoveClient(old->clientid);
+    c = FindClient(args.clientid);
+    c->confirmed = true;
+  }
+  auto s = std::make_shared<Session>();
+  StoreU32(s->id.data(), epoch_);
+  StoreU64(s->id.data() + 4, args.clientid);
+  StoreU32(s->id.data() + 12, static_cast<uint32_t>(next_id_++));
+  s->clientid = args.clientid;
+  s->fore = Clamp(args.fore, true);
+  s->back = Clamp(args.back, false);
+  s->slots.resize(s->fore.max_requests);
+  s->connections.insert(connection);
+  sessions_[s->id] = s;
+
+  c->cs_cached = true;
+  c->cs_session = s->id;
+  c->cs_fore = s->fore;
+  c->cs_back = s->back;
+  *sequenceid = c->cs_sequence++;
+  c->renewed = Now();
+  *id = s->id;
+  *fore = s->fore;
+  *back = s->back;
+  return Stat::kOk;
+}
+
+Stat StateManager::Sequence(const SessionId& id, uint32_t seqid, uint32_t slotid, uint32_t op_count,
+                            uint64_t connection, SequenceOutcome* out) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return Stat::kBadSession;
+  Session& s = *it->second;
+  if (slotid >= s.slots.size()) return Stat::kBadSlot;
+  Session::Slot& slot = s.slots[slotid];
+  out->highest_slotid = static_cast<uint32_t>(s.slots.size() - 1);
+  out->target_highest_slotid = out->highest_slotid;
+  if (seqid == slot.seqid) {  // retransmission (RFC 8881 §2.10.6.1.2)
+    if (slot.in_use) return Stat::kDelay;
+    if (!slot.reply) return Stat::kRetryUncachedRep;
+    out->replay = slot.reply;
+    return Stat::kOk;
+  }
+  if (seqid != slot.seqid + 1) return Stat::kSeqMisordered;
+  if (slot.in_use) return Stat::kDelay;
+  if (op_count > s.fore.max_operations) return Stat::kTooManyOps;
+  slot.seqid = seqid;
+  slot.in_use = true;
+  slot.reply.reset();
+  s.connections.insert(connection);
+  if (Client* c = FindClient(s.clientid)) c->renewed = Now();
+  out->session = it->second;
+  return Stat::kOk;
+}
+
+void StateManager::CompleteSlot(Session& session, uint32_t slot, ByteView reply, bool cache) {
+  std::lock_guard lock(mu_);
+  if (slot >= session.slots.size()) return;
+  Session::Slot& s = session.slots[slot];
+  s.in_use = false;
+  if (cache) s.reply = std::make_shared<const Bytes>(reply.begin(), reply.end());
+}
+
+Stat StateManager::DestroySession(const SessionId& id) {
+  std::lock_guard lock(mu_);
+  return sessions_.erase(id) ? Stat::kOk : Stat::kBadSession;
+}
+
+Stat StateManager::DestroyClientId(uint64_t clientid) {
+  std::lock_guard lock(mu_);
+  if (!FindClient(clientid)) return Stat::kStaleClientId;
+  for (const auto& [id, s] : sessions_) {
+    if (s->clientid == clientid) return Stat::kClientIdBusy;
+  }
+  RemoveClient(clientid);
+  return Stat::kOk;
+}
+
+Stat StateManager::BindConnToSession(const SessionId& id, uint64_t connection) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return Stat::kBadSession;
+  it->second->connections.insert(connection);
+  return Stat::kOk;
+}
+
+Stat StateManager::ReclaimComplete(uint64_t clientid) {
+  std::lock_guard lock(mu_);
+  Client* c = FindClient(clientid);
+  if (!c) return Stat::kStaleClientId;
+  if (c->reclaim_complete) return Stat::kCompleteAlready;
+  c->reclaim_complete = true;
+  return Stat::kOk;
+}
+
+// RFC 7530 §16.33.5: a confirmed record with the same verifier and principal is a callback
+// update (same clientid, new confirm verifier); anything else is a new incarnation.
+Stat StateManager::SetClientId(const Principal& who, const SetClientIdArgs& args,
+                               uint64_t* clientid, Verifier* confirm) {
+  std::lock_guard lock(mu_);
+  std::random_device rd;
+  Verifier v{};
+  StoreU32(v.data(), rd());
+  StoreU32(v.data() + 4, static_cast<uint32_t>(next_id_++));
+  Client* confirmed = FindByOwner(args.id, true);
+  if (confirmed && !(confirmed->principal == who)) {
+    bool has_state = std::any_of(opens_.begin(), opens_.end(), [&](const auto& kv) {
+      return kv.second.clientid == confirmed->clientid;
+    });
+    if (has_state) return Stat::kClidInUse;
+  }
+  if (confirmed && confirmed->principal == who && confirmed->verifier == args.verifier) {
+    confirmed->pending_update = true;
+    confirmed->pending_confirm = v;
+    *clientid = confirmed->clientid;
+    *confirm = v;
+    return Stat::kOk;
+  }
+  if (Client* old = FindByOwner(args.id, false)) RemoveClient(old->clientid);
+  Client c;
+  c.clientid = NewClientId();
+  c.owner = args.id;
+  c.verifier = args.verifier;
+  c.principal = who;
+  c.minor = 0;
+  c.confirm = v;
+  c.renewed = Now();
+  *clientid = c.clientid;
+  *confirm = v;
+  clients_.emplace(c.clientid, std::move(c));
+  return Stat::kOk;
+}
+
+Stat StateManager::SetClientIdConfirm(uint64_t clientid, const Verifier& confirm) {
+  std::lock_guard lock(mu_);
+  Client* c = FindClient(clientid);
+  if (!c || c->minor != 0) return Stat::kStaleClientId;
+  if (c->confirmed) {
+    if (c->pending_update && c->pending_confirm == confirm) {
+      c->pending_update = false;
+      c->confirm = confirm;
+    } else if (c->confirm != confirm) {
+      return Stat::kStaleClientId;
+    }
+    c->renewed = Now();
+    return Stat::kOk;
+  }
+  if (c->confirm != confirm) return Stat::kStaleClientId;
+  if (Client* old = FindByOwner(c->owner, true)) RemoveClient(old->clientid);
+  c = FindClient(clientid);
+  c->confirmed = true;
+  c->renewed = Now();
+  return Stat::kOk;
+}
+
+Stat StateManager::Renew(uint64_t clientid) {
+  std::lock_guard lock(mu_);
+  if ((clientid >> 32) != epoch_) return Stat::kStaleClientId;
+  Client* c = FindClient(clientid);
+  if (!c || !c->confirmed) return Stat::kExpired;
+  c->renewed = Now();
+  return Stat::kOk;
+}
+
+bool StateManager::ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) const {
+  for (const auto& [k, o] : opens_) {
+    if (!(o.file == mine.file) || (o.clientid == mine.clientid && o.owner == mine.owner)) continue;
+    if ((o.deny & access) != 0 || (deny & o.access) != 0) return true;
+  }
+  return false;
+}
+
+// 4.0 open-owner sequencing (RFC 7530 §9.1.7). Replays of the last request are answered
+// BAD_SEQID in this slice: the per-owner reply cache comes with the locking issue.
+Stat StateManager::CheckOwnerSeqid(uint32_t minor, const OpenState& open, uint32_t seqid) {
+  if (minor != 0) return Stat::kOk;
+  auto it = owners_.find({open.clientid, open.owner});
+  if (it == owners_.end()) return Stat::kBadStateId;
+  if (seqid != it->second.seqid + 1) return Stat::kBadSeqId;
+  it->second.seqid = seqid;
+  return Stat::kOk;
+}
+
+Stat StateManager::Open(uint32_t minor, uint64_t clientid, const OpenArgs& args,
+                        const FileHandle& file, StateId* stateid, bool* confirm) {
+  std::lock_guard lock(mu_);
+  if ((clientid >> 32) != epoch_) return Stat::kStaleClientId;
+  Client* c = FindClient(clientid);
+  if (!c || !c->confirmed) return Stat::kStaleClientId;
+  c->renewed = Now();
+  *confirm = false;
+  OwnerKey key{clientid, args.owner};
+  if (minor == 0) {
+    auto it = owners_.find(key);
+    if (it != owners_.end() && it->second.confirmed) {
+      if (args.seqid != it->second.seqid + 1) return Stat::kBadSeqId;
+      it->second.seqid = args.seqid;
+    } else {
+      owners_[key] = OpenOwner{args.seqid, false};  // new (or never confirmed) owner
+      *confirm = true;
+    }
+  } else {
+    owners_.try_emplace(key, OpenOwner{0, true});
+  }
+  const uint32_t access = args.share_access & kShareAccessMask;
+  const uint32_t deny = args.share_deny & kShareDenyMask;
+  OpenState probe;
+  probe.clientid = clientid;
+  probe.owner = args.owner;
+  probe.file = file;
+  if (ShareConflict(probe, access, deny)) return Stat::kShareDenied;
+  for (auto& [k, o] : opens_) {
+    if (o.clientid == clientid && o.owner == args.owner && o.file == file) {
+      o.access |= access;  // upgrade (RFC 8881 §18.16.4)
+      o.deny |= deny;
+      ++o.stateid.seqid;
+      *stateid = o.stateid;
+      return Stat::kOk;
+    }
+  }
+  OpenState o = probe;
+  o.stateid = NewStateId();
+  o.access = access;
+  o.deny = deny;
+  OtherKey k;
+  std::memcpy(k.data(), o.stateid.other, k.size());
+  *stateid = o.stateid;
+  opens_.emplace(k, std::move(o));
+  return Stat::kOk;
+}
+
+Stat StateManager::FindOpen(uint32_t minor, const StateId& id, OpenState** open) {
+  if (LoadU32(id.other) != epoch_) return Stat::kStaleStateId;
+  OtherKey k;
+  std::memcpy(k.data(), id.other, k.size());
+  auto it = opens_.find(k);
+  if (it == opens_.end()) return Stat::kBadStateId;
+  OpenState& o = it->second;
+  if (!(minor >= 1 && id.seqid == 0)) {
+    if (id.seqid < o.stateid.seqid) return Stat::kOldStateId;
+    if (id.seqid > o.stateid.seqid) return Stat::kBadStateId;
+  }
+  *open = &o;
+  return Stat::kOk;
+}
+
+Stat StateManager::OpenConfirm(const StateId& id, uint32_t seqid, const FileHandle& file,
+                               StateId* out) {
+  std::lock_guard lock(mu_);
+  OpenState* o = nullptr;
+  if (Stat s = FindOpen(0, id, &o); s != Stat::kOk) return s;
+  if (!(o->file == file)) return Stat::kBadStateId;
+  auto it = owners_.find({o->clientid, o->owner});
+  if (it == owners_.end()) return Stat::kBadStateId;
+  if (it->second.confirmed) return Stat::kBadStateId;
+  if (seqid != it->second.seqid + 1) return Stat::kBadSeqId;
+  it->second.seqid = seqid;
+  it->second.confirmed = true;
+  ++o->stateid.seqid;
+  *out = o->stateid;
+  return Stat::kOk;
+}
+
+Stat StateManager::OpenDowngrade(uint32_t minor, const StateId& id, uint32_t seqid, uint32_t access,
+                                 uint32_t deny, const FileHandle& file, StateId* out) {
+  std::lock_guard lock(mu_);
+  OpenState* o = nullptr;
+  if (Stat s = FindOpen(minor, id, &o); s != Stat::kOk) return s;
+  if (!(o->file == file)) return Stat::kBadStateId;
+  access &= kShareAccessMask;
+  if (access == 0 || (access & ~o->access) != 0 || (deny & ~o->deny) != 0) return Stat::kInval;
+  if (Stat s = CheckOwnerSeqid(minor, *o, seqid); s != Stat::kOk) return s;
+  o->access = access;
+  o->deny = deny;
+  ++o->stateid.seqid;
+  *out = o->stateid;
+  return Stat::kOk;
+}
+
+Stat StateManager::Close(uint32_t minor, const StateId& id, uint32_t seqid, const FileHandle& file,
+                         StateId* out) {
+  std::lock_guard lock(mu_);
+  OpenState* o = nullptr;
+  if (Stat s = FindOpen(minor, id, &o); s != Stat::kOk) return s;
+  if (!(o->file == file)) return Stat::kBadStateId;
+  if (Stat s = CheckOwnerSeqid(minor, *o, seqid); s != Stat::kOk) return s;
+  *out = o->stateid;
+  ++out->seqid;
+  OtherKey k;
+  std::memcpy(k.data(), id.other, k.size());
+  opens_.erase(k);
+  return Stat::kOk;
+}
+
+Stat StateManager::TestStateId(uint64_t clientid, const StateId& id) {
+  std::lock_guard lock(mu_);
+  OpenState* o = nullptr;
+  if (Stat s = FindOpen(1, id, &o); s != Stat::kOk) return s;
+  return o->clientid == clientid ? Stat::kOk : Stat::kBadStateId;
+}
+
+Stat StateManager::FreeStateId(uint64_t clientid, const StateId& id) {
+  std::lock_guard lock(mu_);
+  OpenState* o = nullptr;
+  if (Stat s = FindOpen(1, id, &o); s != Stat::kOk) return s;
+  if (o->clientid != clientid) return Stat::kBadStateId;
+  return Stat::kLocksHeld;  // an open stateid is freed by CLOSE (RFC 8881 §18.38.4)
+}
+
+Stat StateManager::CheckIo(uint32_t minor, const StateId& id, const FileHandle& file, bool write) {
+  if (IsAnonymousStateId(id)) return Stat::kOk;
+  if (IsReadBypassStateId(id)) return write ? Stat::kBadStateId : Stat::kOk;
+  std::lock_guard lock(mu_);
+  OpenState* o = nullptr;
+  if (Stat s = FindOpen(minor, id, &o); s != Stat::kOk) return s;
+  if (!(o->file == file)) return Stat::kBadStateId;
+  if (write && (o->access & kShareAccessWrite) == 0) return Stat::kOpenMode;
+  if (Client* c = FindClient(o->clientid)) c->renewed = Now();
+  return Stat::kOk;
+}
+
+std::size_t StateManager::ReapExpired() {
+  std::lock_guard lock(mu_);
+  const auto now = Now();
+  std::vector<uint64_t> expired;
+  for (const auto& [id, c] : clients_) {
+    if (now - c.renewed > lease_) expired.push_back(id);
+  }
+  for (uint64_t id : expired) RemoveClient(id);
+  return expired.size();
+}
+
+void StateManager::ConnectionClosed(uint64_t connection) {
+  std::lock_guard lock(mu_);
+  for (auto& [id, s] : sessions_) s->connections.erase(connection);
+}
+
+std::size_t StateManager::client_count() const {
+  std::lock_guard lock(mu_);
+  return clients_.size();
+}
+
+}  // namespace bucketfs::nfs

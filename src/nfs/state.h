@@ -1,0 +1,196 @@
+// StateManager: NFSv4 server state — clients (4.0 SETCLIENTID and 4.1 EXCHANGE_ID records),
+// 4.1 sessions with their slot tables and reply caches, open-owners, opens with share
+// reservations, open stateids, and leases.
+//
+// State lives in memory for this slice: a gateway restart forgets it, and clientids, stateids and
+// sessionids carry a boot epoch so that ones from an earlier instance are answered STALE_* /
+// BADSESSION (clients then re-establish). Persisted client records, grace, locks and delegations
+// arrive with the state issue and extend these tables.
+//
+// Thread-safety: every method is thread-safe (one mutex, held only for the in-memory work, never
+// across a co_await). Sessions are shared_ptr so a COMPOUND keeps its session alive; their mutable
+// fields are guarded by the StateManager's mutex.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/bytes.h"
+#include "nfs/compound.h"
+#include "nfs/filehandle.h"
+#include "nfs/nfs4_const.h"
+#include "nfs/ops_xdr.h"
+#include "rpc/program.h"
+
+namespace bucketfs::nfs {
+
+using StateClock = std::function<std::chrono::steady_clock::time_point()>;
+
+// Who is asking: compared to detect a different principal reusing a client owner.
+struct Principal {
+  rpc::AuthFlavor flavor = rpc::AuthFlavor::kNone;
+  uint32_t uid = 0;
+  std::string machine;
+  static Principal From(const rpc::CallContext& call);
+  friend bool operator==(const Principal&, const Principal&) = default;
+};
+
+// One 4.1 session (RFC 8881 §2.10). Fields are guarded by the StateManager mutex.
+class Session {
+ public:
+  struct Slot {
+    uint32_t seqid = 0;
+    bool in_use = false;
+    std::shared_ptr<const Bytes> reply;  // cached COMPOUND4res of the last request, if kept
+  };
+  SessionId id{};
+  uint64_t clientid = 0;
+  ChannelAttrs fore;
+  ChannelAttrs back;
+  std::vector<Slot> slots;
+  std::set<uint64_t> connections;
+};
+
+// Special stateids (RFC 8881 §8.2.3).
+bool IsAnonymousStateId(const StateId& id);
+bool IsReadBypassStateId(const StateId& id);
+bool IsCurrentStateId(const StateId& id);  // 4.1: seqid 1, other all zero
+
+struct StateLimits {
+  uint32_t max_request_size = (1u << 20) + 64 * 1024;
+  uint32_t max_response_size = (1u << 20) + 64 * 1024;
+  uint32_t max_response_size_cached = 64 * 1024;
+  uint32_t max_operations = 128;
+  uint32_t max_slots = 64;
+};
+
+class StateManager {
+ public:
+  StateManager(std::chrono::seconds lease, StateLimits limits, StateClock clock = nullptr);
+
+  std::chrono::seconds lease() const { return lease_; }
+  // Server boot verifier (EXCHANGE_ID eir_server_owner minor id, write verifier later).
+  const Verifier& boot_verifier() const { return boot_verifier_; }
+
+  // --- 4.1 clients and sessions ---
+  // RFC 8881 §18.35.
+  Stat ExchangeId(const Principal& who, const ExchangeIdArgs& args, uint64_t* clientid,
+                  uint32_t* sequenceid, uint32_t* flags);
+  // RFC 8881 §18.36. `connection` is bound to the new session.
+  Stat CreateSession(const Principal& who, uint64_t connection, const CreateSessionArgs& args,
+                     SessionId* id, uint32_t* sequenceid, ChannelAttrs* fore, ChannelAttrs* back);
+  // RFC 8881 §18.46. On a new request sets *session and marks the slot busy until
+  // CompleteSlot(); on a retransmission with a cached reply sets *replay instead.
+  struct SequenceOutcome {
+    std::shared_ptr<Session> session;
+    std::shared_ptr<const Bytes> replay;
+    uint32_t highest_slotid = 0;
+    uint32_t target_highest_slotid = 0;
+  };
+  Stat Sequence(const SessionId& id, uint32_t seqid, uint32_t slotid, uint32_t op_count,
+                uint64_t connection, SequenceOutcome* out);
+  // Ends the request on `slot`: keeps `reply` for retransmissions when `cache` (RFC 8881
+  // §2.10.6.1.3), and frees the slot.
+  void CompleteSlot(Session& session, uint32_t slot, ByteView reply, bool cache);
+  Stat DestroySession(const SessionId& id);                          // RFC 8881 §18.37
+  Stat DestroyClientId(uint64_t clientid);                           // RFC 8881 §18.50
+  Stat BindConnToSession(const SessionId& id, uint64_t connection);  // RFC 8881 §18.34
+  Stat ReclaimComplete(uint64_t clientid);                           // RFC 8881 §18.51
+
+  // --- 4.0 clients ---
+  // RFC 7530 §16.33.
+  Stat SetClientId(const Principal& who, const SetClientIdArgs& args, uint64_t* clientid,
+                   Verifier* confirm);
+  Stat SetClientIdConfirm(uint64_t clientid, const Verifier& confirm);  // RFC 7530 §16.34
+  Stat Renew(uint64_t clientid);                                        // RFC 7530 §16.29
+
+  // --- Opens (RFC 7530 §16.16-§16.19, RFC 8881 §18.16-§18.18, §18.2) ---
+  // `minor` selects 4.0 open-owner seqid rules. `clientid` is the 4.0 argument or the 4.1
+  // session's client.
+  Stat Open(uint32_t minor, uint64_t clientid, const OpenArgs& args, const FileHandle& file,
+            StateId* stateid, bool* confirm);
+  Stat OpenConfirm(const StateId& id, uint32_t seqid, const FileHandle& file, StateId* out);
+  Stat OpenDowngrade(uint32_t minor, const StateId& id, uint32_t seqid, uint32_t access,
+                     uint32_t deny, const FileHandle& file, StateId* out);
+  Stat Close(uint32_t minor, const StateId& id, uint32_t seqid, const FileHandle& file,
+             StateId* out);
+  Stat TestStateId(uint64_t clientid, const StateId& id);  // RFC 8881 §18.48
+  Stat FreeStateId(uint64_t clientid, const StateId& id);  // RFC 8881 §18.38
+  // Validates a stateid for READ (write=false) or WRITE on `file` (RFC 8881 §8.2.2).
+  Stat CheckIo(uint32_t minor, const StateId& id, const FileHandle& file, bool write);
+
+  // Drops clients whose lease ran out, with their sessions and opens (RFC 8881 §8.3).
+  // Returns how many clients were dropped.
+  std::size_t ReapExpired();
+  void ConnectionClosed(uint64_t connection);
+
+  std::size_t client_count() const;
+
+ private:
+  struct Client {
+    uint64_t clientid = 0;
+    Bytes owner;
+    Verifier verifier{};
+    Principal principal;
+    bool confirmed = false;
+    uint32_t minor = 0;
+    // 4.1 CREATE_SESSION sequencing (RFC 8881 §18.36.4).
+    uint32_t cs_sequence = 1;
+    bool cs_cached = false;
+    SessionId cs_session{};
+    ChannelAttrs cs_fore, cs_back;
+    // 4.0 confirm verifiers (RFC 7530 §16.33.5).
+    Verifier confirm{};
+    bool pending_update = false;
+    Verifier pending_confirm{};
+    bool reclaim_complete = false;
+    std::chrono::steady_clock::time_point renewed;
+  };
+  struct OpenOwner {
+    uint32_t seqid = 0;
+    bool confirmed = false;
+  };
+  struct OpenState {
+    StateId stateid;
+    uint64_t clientid = 0;
+    Bytes owner;
+    FileHandle file;
+    uint32_t access = 0;
+    uint32_t deny = 0;
+  };
+  using OwnerKey = std::pair<uint64_t, Bytes>;
+  using OtherKey = std::array<uint8_t, kNfs4OtherSize>;
+
+  uint64_t NewClientId();
+  StateId NewStateId();
+  Client* FindClient(uint64_t clientid);
+  Client* FindByOwner(const Bytes& owner, bool confirmed);
+  void RemoveClient(uint64_t clientid);
+  Stat FindOpen(uint32_t minor, const StateId& id, OpenState** open);
+  Stat CheckOwnerSeqid(uint32_t minor, const OpenState& open, uint32_t seqid);
+  bool ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) const;
+  ChannelAttrs Clamp(const ChannelAttrs& asked, bool fore) const;
+  std::chrono::steady_clock::time_point Now() const { return clock_(); }
+
+  const std::chrono::seconds lease_;
+  const StateLimits limits_;
+  const StateClock clock_;
+  const uint32_t epoch_;
+  Verifier boot_verifier_{};
+
+  mutable std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, Client> clients_;
+  std::map<SessionId, std::shared_ptr<Session>> sessions_;
+  std::map<OwnerKey, OpenOwner> owners_;
+  std::map<OtherKey, OpenState> opens_;
+};
+
+}  // namespace bucketfs::nfs

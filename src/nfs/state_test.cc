@@ -1,0 +1,149 @@
+#include "nfs/state.h"
+
+#include <gtest/gtest.h>
+
+namespace bucketfs::nfs {
+namespace {
+
+using namespace std::chrono_literals;
+
+class StateTest : public ::testing::Test {
+ protected:
+  StateTest() : state_(90s, StateLimits{}, [this] { return now_; }) {}
+
+  Principal Who(uint32_t uid, const std::string& machine = "host-a") {
+    Principal p;
+    p.flavor = rpc::AuthFlavor::kSys;
+    p.uid = uid;
+    p.machine = machine;
+    return p;
+  }
+  // A confirmed 4.0 client for `owner`.
+  uint64_t Client40(const std::string& owner, const Principal& who) {
+    SetClientIdArgs a;
+    a.id.assign(owner.begin(), owner.end());
+    a.verifier[0] = 1;
+    uint64_t id = 0;
+    Verifier confirm{};
+    EXPECT_EQ(state_.SetClientId(who, a, &id, &confirm), Stat::kOk);
+    EXPECT_EQ(state_.SetClientIdConfirm(id, confirm), Stat::kOk);
+    return id;
+  }
+  OpenArgs OpenRead(uint32_t seqid, const std::string& owner, uint32_t access = 1,
+                    uint32_t deny = 0) {
+    OpenArgs a;
+    a.seqid = seqid;
+    a.share_access = access;
+    a.share_deny = deny;
+    a.owner.assign(owner.begin(), owner.end());
+    return a;
+  }
+
+  std::chrono::steady_clock::time_point now_{std::chrono::seconds(1000)};
+  StateManager state_;
+  FileHandle file_{1, 42};
+};
+
+TEST_F(StateTest, SetClientIdConfirmAndWrongVerifier) {
+  SetClientIdArgs a;
+  a.id = {'c', '1'};
+  uint64_t id = 0;
+  Verifier confirm{};
+  ASSERT_EQ(state_.SetClientId(Who(0), a, &id, &confirm), Stat::kOk);
+  Verifier wrong = confirm;
+  wrong[0] ^= 0xff;
+  EXPECT_EQ(state_.SetClientIdConfirm(id, wrong), Stat::kStaleClientId);
+  EXPECT_EQ(state_.SetClientIdConfirm(id, confirm), Stat::kOk);
+  EXPECT_EQ(state_.SetClientIdConfirm(id, confirm), Stat::kOk);  // replay
+  EXPECT_EQ(state_.Renew(id), Stat::kOk);
+  EXPECT_EQ(state_.Renew(id ^ (uint64_t{1} << 40)), Stat::kStaleClientId);  // other epoch
+}
+
+TEST_F(StateTest, OpenConfirmReadCloseFor40) {
+  uint64_t id = Client40("c1", Who(0));
+  StateId sid;
+  bool confirm = false;
+  ASSERT_EQ(state_.Open(0, id, OpenRead(7, "owner"), file_, &sid, &confirm), Stat::kOk);
+  EXPECT_TRUE(confirm);
+  StateId confirmed;
+  EXPECT_EQ(state_.OpenConfirm(sid, 9, file_, &confirmed), Stat::kBadSeqId);
+  ASSERT_EQ(state_.OpenConfirm(sid, 8, file_, &confirmed), Stat::kOk);
+  EXPECT_EQ(confirmed.seqid, sid.seqid + 1);
+  EXPECT_EQ(state_.CheckIo(0, confirmed, file_, false), Stat::kOk);
+  EXPECT_EQ(state_.CheckIo(0, sid, file_, false), Stat::kOldStateId);
+  EXPECT_EQ(state_.CheckIo(0, confirmed, file_, true), Stat::kOpenMode);
+  EXPECT_EQ(state_.CheckIo(0, confirmed, FileHandle{1, 43}, false), Stat::kBadStateId);
+  StateId closed;
+  ASSERT_EQ(state_.Close(0, confirmed, 9, file_, &closed), Stat::kOk);
+  EXPECT_EQ(state_.CheckIo(0, confirmed, file_, false), Stat::kBadStateId);
+  EXPECT_EQ(state_.CheckIo(0, StateId{}, file_, false), Stat::kOk);  // anonymous
+}
+
+TEST_F(StateTest, ShareDenyConflictsAcrossClients) {
+  uint64_t a = Client40("a", Who(1));
+  uint64_t b = Client40("b", Who(2));
+  StateId sa, sb;
+  bool confirm;
+  ASSERT_EQ(state_.Open(0, a, OpenRead(1, "o", 1, /*deny=*/1), file_, &sa, &confirm), Stat::kOk);
+  EXPECT_EQ(state_.Open(0, b, OpenRead(1, "o"), file_, &sb, &confirm), Stat::kShareDenied);
+  EXPECT_EQ(state_.Open(0, b, OpenRead(2, "o"), FileHandle{1, 7}, &sb, &confirm), Stat::kOk);
+}
+
+TEST_F(StateTest, ExchangeIdCreateSessionSequence) {
+  ExchangeIdArgs x;
+  x.owner_id = {'x'};
+  x.verifier[0] = 3;
+  uint64_t id = 0;
+  uint32_t seq = 0, flags = 0;
+  ASSERT_EQ(state_.ExchangeId(Who(0), x, &id, &seq, &flags), Stat::kOk);
+  EXPECT_EQ(flags & 0x80000000u, 0u);  // not confirmed yet
+  CreateSessionArgs cs;
+  cs.clientid = id;
+  cs.sequence = seq + 1;
+  cs.fore = {0, 1 << 20, 1 << 20, 8192, 16, 8, {}};
+  cs.back = cs.fore;
+  SessionId sid;
+  uint32_t out_seq;
+  ChannelAttrs fore, back;
+  EXPECT_EQ(state_.CreateSession(Who(0), 1, cs, &sid, &out_seq, &fore, &back),
+            Stat::kSeqMisordered);
+  cs.sequence = seq;
+  ASSERT_EQ(state_.CreateSession(Who(0), 1, cs, &sid, &out_seq, &fore, &back), Stat::kOk);
+  EXPECT_EQ(fore.max_requests, 8u);
+  SessionId again;
+  ASSERT_EQ(state_.CreateSession(Who(0), 1, cs, &again, &out_seq, &fore, &back), Stat::kOk);
+  EXPECT_EQ(again, sid);  // replayed CREATE_SESSION
+  // Same owner, same verifier: the confirmed record comes back.
+  ASSERT_EQ(state_.ExchangeId(Who(0), x, &id, &seq, &flags), Stat::kOk);
+  EXPECT_NE(flags & 0x80000000u, 0u);
+  // A different principal cannot take over an owner that holds a session.
+  EXPECT_EQ(state_.ExchangeId(Who(5, "evil"), x, &id, &seq, &flags), Stat::kClidInUse);
+
+  StateManager::SequenceOutcome o;
+  ASSERT_EQ(state_.Sequence(sid, 1, 0, 3, 1, &o), Stat::kOk);
+  EXPECT_EQ(state_.Sequence(sid, 1, 0, 3, 1, &o), Stat::kDelay);  // slot busy
+  state_.CompleteSlot(*o.session, 0, AsBytes("reply"), /*cache=*/false);
+  StateManager::SequenceOutcome retry;
+  EXPECT_EQ(state_.Sequence(sid, 1, 0, 3, 1, &retry), Stat::kRetryUncachedRep);
+  EXPECT_EQ(state_.Sequence(sid, 2, 0, 999, 1, &retry), Stat::kTooManyOps);
+  EXPECT_EQ(state_.DestroyClientId(id), Stat::kClientIdBusy);
+  EXPECT_EQ(state_.DestroySession(sid), Stat::kOk);
+  EXPECT_EQ(state_.DestroyClientId(id), Stat::kOk);
+}
+
+TEST_F(StateTest, ExpiredLeaseDropsClientAndItsOpens) {
+  uint64_t id = Client40("c", Who(0));
+  StateId sid;
+  bool confirm;
+  ASSERT_EQ(state_.Open(0, id, OpenRead(1, "o"), file_, &sid, &confirm), Stat::kOk);
+  now_ += 60s;
+  EXPECT_EQ(state_.ReapExpired(), 0u);
+  EXPECT_EQ(state_.Renew(id), Stat::kOk);
+  now_ += 91s;
+  EXPECT_EQ(state_.ReapExpired(), 1u);
+  EXPECT_EQ(state_.Renew(id), Stat::kExpired);
+  EXPECT_EQ(state_.CheckIo(0, sid, file_, false), Stat::kBadStateId);
+}
+
+}  // namespace
+}  // namespace bucketfs::nfs
