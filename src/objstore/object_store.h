@@ -37,9 +37,9 @@ struct ObjectInfo {
 
 // One page of ListObjectsV2.
 struct ListPage {
-  std::vector<ObjectInfo> objects;          // Contents
+  std::vector<ObjectInfo> objects;           // Contents
   std::vector<std::string> common_prefixes;  // CommonPrefixes, each ending in the delimiter
-  std::string next_continuation_token;      // empty when this is the last page
+  std::string next_continuation_token;       // empty when this is the last page
 };
 
 struct ListRequest {

@@ -1,0 +1,322 @@
+#include "objstore/s3_store.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <ctime>
+#include <pugixml.hpp>
+#include <random>
+
+#include "base/log.h"
+#include "objstore/sigv4.h"
+
+namespace bucketfs::objstore {
+namespace {
+
+std::string AmzDate(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[20];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+std::string StripQuotes(std::string s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+bool IsIpOrLocal(const std::string& host) {
+  if (host == "localhost") return true;
+  return host.find_first_not_of("0123456789.") == std::string::npos ||
+         host.find(':') != std::string::npos;
+}
+
+bool Retryable(const HttpResponse& r, const std::string& code) {
+  return r.status == 500 || r.status == 502 || r.status == 503 || r.status == 504 ||
+         code == "SlowDown" || code == "RequestTimeout" || code == "InternalError";
+}
+
+uint64_t ParseU64(const std::string& s) { return std::strtoull(s.c_str(), nullptr, 10); }
+
+}  // namespace
+
+std::chrono::system_clock::time_point ParseHttpDate(const std::string& s) {
+  std::tm tm{};
+  if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm)) return {};
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+std::chrono::system_clock::time_point ParseIso8601(const std::string& s) {
+  std::tm tm{};
+  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) return {};
+  auto t = std::chrono::system_clock::from_time_t(timegm(&tm));
+  if (*rest == '.') {
+    int ms = std::atoi(rest + 1);
+    t += std::chrono::milliseconds(ms);
+  }
+  return t;
+}
+
+void ParseS3Error(const std::string& xml, std::string* code, std::string* message) {
+  pugi::xml_document doc;
+  if (!doc.load_string(xml.c_str())) return;
+  pugi::xml_node err = doc.child("Error");
+  *code = err.child_value("Code");
+  *message = err.child_value("Message");
+}
+
+Result<ListPage> ParseListObjectsV2(const std::string& xml) {
+  pugi::xml_document doc;
+  if (!doc.load_string(xml.c_str())) return ProtocolError("ListObjectsV2 reply is not XML");
+  pugi::xml_node root = doc.child("ListBucketResult");
+  if (!root) return ProtocolError("ListObjectsV2 reply has no ListBucketResult");
+  ListPage page;
+  for (pugi::xml_node c : root.children("Contents")) {
+    ObjectInfo o;
+    o.key = c.child_value("Key");
+    o.size = ParseU64(c.child_value("Size"));
+    o.etag = StripQuotes(c.child_value("ETag"));
+    o.last_modified = ParseIso8601(c.child_value("LastModified"));
+    page.objects.push_back(std::move(o));
+  }
+  for (pugi::xml_node p : root.children("CommonPrefixes")) {
+    page.common_prefixes.push_back(p.child_value("Prefix"));
+  }
+  if (std::string(root.child_value("IsTruncated")) == "true") {
+    page.next_continuation_token = root.child_value("NextContinuationToken");
+    if (page.next_continuation_token.empty()) {
+      return ProtocolError("truncated ListObjectsV2 reply without NextContinuationToken");
+    }
+  }
+  return page;
+}
+
+ObjectInfo InfoFromHeaders(const std::string& key, const HttpResponse& r) {
+  ObjectInfo o;
+  o.key = key;
+  o.size = ParseU64(r.Header("content-length"));
+  const std::string range = r.Header("content-range");  // "bytes 0-9/1234"
+  if (auto slash = range.rfind('/'); slash != std::string::npos && range[slash + 1] != '*') {
+    o.size = ParseU64(range.substr(slash + 1));
+  }
+  o.etag = StripQuotes(r.Header("etag"));
+  o.version_id = r.Header("x-amz-version-id");
+  o.last_modified = ParseHttpDate(r.Header("last-modified"));
+  o.has_metadata = true;
+  for (const auto& [name, value] : r.headers) {
+    if (name.rfind("x-amz-meta-", 0) == 0) o.user_metadata[name.substr(11)] = value;
+  }
+  return o;
+}
+
+Result<std::unique_ptr<S3Store>> S3Store::Create(asio::any_io_executor executor, S3Config config) {
+  if (config.bucket.empty()) return InvalidArgumentError("no bucket name");
+  std::string url =
+      config.endpoint.empty() ? "https://s3." + config.region + ".amazonaws.com" : config.endpoint;
+  BFS_ASSIGN_OR_RETURN(HttpEndpoint ep, ParseEndpoint(url));
+  bool path_style = true;
+  switch (config.addressing) {
+    case S3Config::Addressing::kPathStyle:
+      break;
+    case S3Config::Addressing::kVirtualHosted:
+      path_style = false;
+      break;
+    case S3Config::Addressing::kAuto:
+      // AWS itself: virtual-hosted (unless a dotted bucket would break the TLS certificate);
+      // custom endpoints (MinIO, moto, IPs): path-style.
+      path_style = !config.endpoint.empty() || IsIpOrLocal(ep.host) ||
+                   (ep.tls && config.bucket.find('.') != std::string::npos);
+      break;
+  }
+  if (!path_style) ep.host = config.bucket + "." + ep.host;
+  return std::unique_ptr<S3Store>(
+      new S3Store(std::move(executor), std::move(config), std::move(ep), path_style));
+}
+
+S3Store::S3Store(asio::any_io_executor executor, S3Config config, HttpEndpoint endpoint,
+                 bool path_style)
+    : config_(std::move(config)), endpoint_(std::move(endpoint)), path_style_(path_style) {
+  endpoint_url_ = (endpoint_.tls ? "https://" : "http://") + endpoint_.host + ":" +
+                  std::to_string(endpoint_.port);
+  http_ =
+      std::make_unique<HttpClient>(std::move(executor), endpoint_,
+                                   HttpTimeouts{config_.connect_timeout, config_.request_timeout});
+}
+
+HttpRequest S3Store::Sign(const Call& call) const {
+  std::string path = path_style_ ? "/" + UriEncode(config_.bucket, false) + "/" : "/";
+  path += UriEncode(call.key, true);
+  const bool default_port = endpoint_.port == (endpoint_.tls ? 443 : 80);
+  const std::string host =
+      default_port ? endpoint_.host : endpoint_.host + ":" + std::to_string(endpoint_.port);
+  SigningInput in;
+  in.method = call.method;
+  in.canonical_uri = path;
+  in.query = call.query;
+  in.amz_date = AmzDate(std::chrono::system_clock::now());
+  in.region = config_.region;
+  in.payload_hash = call.body.empty() && call.method != "PUT" ? std::string(kUnsignedPayload)
+                                                              : Sha256Hex(AsBytes(call.body));
+  in.headers = call.headers;
+  in.headers.emplace_back("host", host);
+  in.headers.emplace_back("x-amz-date", in.amz_date);
+  in.headers.emplace_back("x-amz-content-sha256", in.payload_hash);
+  if (!config_.credentials.session_token.empty()) {
+    in.headers.emplace_back("x-amz-security-token", config_.credentials.session_token);
+  }
+  Signature sig = SignV4(in, config_.credentials);
+  HttpRequest req;
+  req.method = call.method;
+  req.target = path;
+  if (!call.query.empty()) req.target += "?" + CanonicalQuery(call.query);
+  req.headers = std::move(in.headers);
+  req.headers.emplace_back("authorization", sig.authorization);
+  req.body = call.body;
+  return req;
+}
+
+Awaitable<Result<HttpResponse>> S3Store::Send(Call call) {
+  std::mt19937_64 rng(std::random_device{}());
+  Status last;
+  for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
+    if (attempt > 0) {
+      // Exponential backoff with full jitter.
+      auto cap = std::min<int64_t>(config_.backoff_cap.count(), config_.backoff_base.count()
+                                                                    << std::min(attempt, 20));
+      std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(cap, 1));
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      timer.expires_after(std::chrono::milliseconds(jitter(rng)));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    auto r = co_await http_->Send(Sign(call));
+    if (!r.ok()) {
+      last = r.status();
+      if (r.status().code() == ErrorCode::kUnavailable ||
+          r.status().code() == ErrorCode::kTimeout) {
+        continue;
+      }
+      co_return r.status();
+    }
+    std::string code, message;
+    if (r->status >= 400 && !r->body.empty()) ParseS3Error(r->body, &code, &message);
+    if (Retryable(*r, code)) {
+      last = UnavailableError("S3 " + std::to_string(r->status) + " " + code + " " + message);
+      BFS_LOG_DEBUG("s3: {} {} → {} {}, retrying", call.method, call.key, r->status, code);
+      continue;
+    }
+    co_return std::move(r);
+  }
+  co_return UnavailableError("S3 at " + endpoint_url_ + " unavailable after " +
+                             std::to_string(config_.max_attempts) + " attempts: " + last.message());
+}
+
+Status S3Store::ErrorFor(const Call& call, const HttpResponse& r) const {
+  std::string code, message;
+  ParseS3Error(r.body, &code, &message);
+  const std::string what = call.method + " " + (call.key.empty() ? "bucket" : call.key);
+  const std::string detail = code.empty() ? "HTTP " + std::to_string(r.status)
+                                          : code + (message.empty() ? "" : ": " + message);
+  if (code == "NoSuchBucket" || (call.key.empty() && r.status == 404)) {
+    return NotFoundError("bucket '" + config_.bucket + "' does not exist at " + endpoint_url_);
+  }
+  if (r.status == 404) return NotFoundError(what + ": no such key");
+  if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" ||
+      code == "InvalidToken" || (r.status == 403 && code.empty())) {
+    return Status(ErrorCode::kAuth,
+                  "credentials rejected by " + endpoint_url_ + " (" + detail + ")");
+  }
+  if (r.status == 403) return Status(ErrorCode::kAccessDenied, what + ": " + detail);
+  if (r.status == 412) return Status(ErrorCode::kStale, what + ": object changed");
+  if (r.status == 416) return InvalidArgumentError(what + ": range not satisfiable");
+  if (r.status == 301 || r.status == 307 || code == "PermanentRedirect" ||
+      code == "AuthorizationHeaderMalformed") {
+    std::string region = r.Header("x-amz-bucket-region");
+    return InvalidArgumentError("bucket '" + config_.bucket + "' is not in region " +
+                                config_.region +
+                                (region.empty() ? "" : " (it is in " + region + ")"));
+  }
+  return IoError(what + ": " + detail);
+}
+
+Awaitable<Status> S3Store::CheckBucket() {
+  Call call{"HEAD", "", {}, {}, {}};
+  auto r = co_await Send(call);
+  if (!r.ok()) co_return r.status();
+  if (r->status == 200) co_return Status::Ok();
+  co_return ErrorFor(call, *r);
+}
+
+Awaitable<Result<ObjectInfo>> S3Store::Head(std::string key) {
+  Call call{"HEAD", std::move(key), {}, {}, {}};
+  auto r = co_await Send(call);
+  if (!r.ok()) co_return r.status();
+  if (r->status != 200) co_return ErrorFor(call, *r);
+  co_return InfoFromHeaders(call.key, *r);
+}
+
+Awaitable<Result<GetResult>> S3Store::Get(std::string key, GetOptions options) {
+  Call call{"GET", std::move(key), {}, {}, {}};
+  if (options.range) {
+    std::string range = "bytes=" + std::to_string(options.range->offset) + "-";
+    if (options.range->length) {
+      if (*options.range->length == 0) {
+        // A zero-length range cannot be expressed; HEAD gives the same answer.
+        auto info = co_await Head(call.key);
+        if (!info.ok()) co_return info.status();
+        co_return GetResult{std::move(*info), {}};
+      }
+      range += std::to_string(options.range->offset + *options.range->length - 1);
+    }
+    call.headers.emplace_back("range", range);
+  }
+  if (!options.if_match.empty())
+    call.headers.emplace_back("if-match", "\"" + options.if_match + "\"");
+  auto r = co_await Send(call);
+  if (!r.ok()) co_return r.status();
+  if (r->status != 200 && r->status != 206) co_return ErrorFor(call, *r);
+  GetResult out;
+  out.info = InfoFromHeaders(call.key, *r);
+  out.data.assign(r->body.begin(), r->body.end());
+  co_return out;
+}
+
+Awaitable<Result<ListPage>> S3Store::List(ListRequest request) {
+  Call call{"GET", "", {{"list-type", "2"}}, {}, {}};
+  call.query.emplace_back("prefix", request.prefix);
+  if (!request.delimiter.empty()) call.query.emplace_back("delimiter", request.delimiter);
+  if (!request.continuation_token.empty()) {
+    call.query.emplace_back("continuation-token", request.continuation_token);
+  }
+  if (!request.start_after.empty()) call.query.emplace_back("start-after", request.start_after);
+  call.query.emplace_back("max-keys", std::to_string(request.max_keys));
+  auto r = co_await Send(call);
+  if (!r.ok()) co_return r.status();
+  if (r->status != 200) co_return ErrorFor(call, *r);
+  co_return ParseListObjectsV2(r->body);
+}
+
+Awaitable<Result<ObjectInfo>> S3Store::Put(std::string key, Bytes data,
+                                           std::map<std::string, std::string> user_metadata) {
+  Call call{"PUT", std::move(key), {}, {}, std::string(data.begin(), data.end())};
+  call.headers.emplace_back("content-type", "application/octet-stream");
+  for (const auto& [k, v] : user_metadata) call.headers.emplace_back("x-amz-meta-" + k, v);
+  auto r = co_await Send(call);
+  if (!r.ok()) co_return r.status();
+  if (r->status != 200) co_return ErrorFor(call, *r);
+  ObjectInfo info = InfoFromHeaders(call.key, *r);
+  info.size = call.body.size();
+  info.user_metadata = std::move(user_metadata);
+  co_return info;
+}
+
+Awaitable<Status> S3Store::Delete(std::string key) {
+  Call call{"DELETE", std::move(key), {}, {}, {}};
+  auto r = co_await Send(call);
+  if (!r.ok()) co_return r.status();
+  if (r->status != 204 && r->status != 200 && r->status != 404) co_return ErrorFor(call, *r);
+  co_return Status::Ok();
+}
+
+}  // namespace bucketfs::objstore
