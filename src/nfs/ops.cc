@@ -50,7 +50,7 @@ Table BuildTable() {
   Put(t, Op::kRestoreFh, OpRestoreFh, "RESTOREFH", 0);
   Put(t, Op::kSaveFh, OpSaveFh, "SAVEFH", 0);
   Put(t, Op::kSecInfo, OpSecInfo, "SECINFO", 0);
-  Put(t, Op::kSetAttr, OpReadOnlyFs, "SETATTR", 0);
+  Put(t, Op::kSetAttr, OpSetAttrReadOnly, "SETATTR", 0);
   Put(t, Op::kSetClientId, OpSetClientId, "SETCLIENTID", 0, 0);
   Put(t, Op::kSetClientIdConfirm, OpSetClientIdConfirm, "SETCLIENTID_CONFIRM", 0, 0);
   Put(t, Op::kVerify, OpVerify, "VERIFY", 0);

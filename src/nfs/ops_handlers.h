@@ -52,6 +52,7 @@ BFS_NFS_OP(OpFreeStateId);
 BFS_NFS_OP(OpDelegReturn);
 BFS_NFS_OP(OpDelegPurge);
 // ops_misc.cc: ops this read-only slice refuses
+BFS_NFS_OP(OpSetAttrReadOnly);
 BFS_NFS_OP(OpReadOnlyFs);   // WRITE, CREATE, REMOVE, RENAME, LINK, SETATTR, COMMIT, OPENATTR
 BFS_NFS_OP(OpLockNotSupp);  // LOCK, LOCKT
 BFS_NFS_OP(OpLockU);

@@ -14,6 +14,14 @@ Awaitable<Stat> OpReadOnlyFs(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& r
   co_return Stat::kRofs;
 }
 
+// SETATTR (RFC 7530 §16.32, RFC 8881 §18.30) on a read-only export: ROFS, and SETATTR4res
+// carries the attrsset bitmap even on error (empty: nothing was set).
+Awaitable<Stat> OpSetAttrReadOnly(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+  Bitmap().Encode(res);
+  if (!ctx.current_fh) co_return Stat::kNoFileHandle;
+  co_return Stat::kRofs;
+}
+
 // LOCK (RFC 7530 §16.10, RFC 8881 §18.10) and LOCKT (§16.11/§18.11): byte-range locks come with
 // a later change; NFS4ERR_LOCK_NOTSUPP is the RFC's "server does not support locks".
 Awaitable<Stat> OpLockNotSupp(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {

@@ -46,6 +46,8 @@ Stat StateExchangeId(OpContext& ctx, const ExchangeIdArgs& args, ExchangeIdResul
 Stat StateCreateSession(OpContext& ctx, const CreateSessionArgs& args, CreateSessionResult* out) {
   // No back channel yet (callbacks arrive with delegations): CONN_BACK_CHAN and PERSIST are not
   // granted, so the returned flags are 0 (RFC 8881 §18.36.3).
+  constexpr uint32_t kKnownFlags = 0x1 | 0x2 | 0x4;  // PERSIST, CONN_BACK_CHAN, CONN_RDMA
+  if ((args.flags & ~kKnownFlags) != 0) return Stat::kInval;
   out->flags = 0;
   return State(ctx).CreateSession(Principal::From(*ctx.call), ctx.call->connection_id, args,
                                   &out->sessionid, &out->sequenceid, &out->fore, &out->back);
