@@ -11,7 +11,8 @@ bucket=read-path
 start_moto
 echo "== filling s3://$bucket through moto at $MOTO_URL"
 python3 "$here/fill_bucket.py" "$MOTO_URL" "$bucket" "$BFS_TMP"
-start_bucketfs --bucket "$bucket" --endpoint "$MOTO_URL" --region us-east-1
+# A second export of the same bucket under a key prefix, as /deep.
+start_bucketfs --bucket "$bucket" --bucket "deep=$bucket:a/b" --endpoint "$MOTO_URL" --region us-east-1
 echo "== bucketfs serving on 127.0.0.1:$NFS_PORT"
 
 kclient() {
@@ -37,6 +38,11 @@ check "libnfs nfs-ls big/10k lists 10,000 names" \
   cmp <(libnfs_names big/10k) <(sort "$BFS_TMP/tenk.names")
 check "libnfs nfs-ls root" test "$(libnfs_names "" | tr '\n' ' ')" = \
   "a bad big clash datasets empty-dir empty.bin meta one.bin sizes with-marker "
+
+check "second export /deep serves the key prefix a/b/" test \
+  "$(nfs-ls "nfs://127.0.0.1/deep/c/d$q" | awk '{print $NF}')" = deep.txt
+check "libnfs reads through the prefixed export" test \
+  "$(nfs-cat "nfs://127.0.0.1/deep/c/d/deep.txt$q")" = deep
 
 check "bucketfs still running" kill -0 "$BFS_PID"
 echo "$CHECKS_FAILED checks failed"
