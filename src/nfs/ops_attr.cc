@@ -52,7 +52,11 @@ uint32_t GrantAccess(const rpc::CallContext& call, const Object& obj, uint32_t r
 
 // Encodes the object's values for `fattr.mask` and compares them with the client's. Sets *same.
 Awaitable<Stat> CompareAttrs(OpContext& ctx, const Fattr& fattr, bool* same) {
-  if (fattr.mask.Test(fattr::kRdattrError)) co_return Stat::kInval;
+  // RFC 7530 §16.35.4 / RFC 8881 §18.31.3: rdattr_error and the write-only time_*_set
+  // attributes cannot be compared.
+  if (fattr.mask.Test(fattr::kRdattrError) || HasWriteOnlyAttrs(fattr.mask)) {
+    co_return Stat::kInval;
+  }
   if (!fattr.mask.IsSubsetOf(SupportedAttrs(ctx.minor_version))) co_return Stat::kAttrNotSupp;
   Object obj;
   Stat s = co_await ResolveCurrent(ctx, &obj);
