@@ -4,27 +4,48 @@ namespace bucketfs {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "OK";
-    case ErrorCode::kNotFound: return "NotFound";
-    case ErrorCode::kExists: return "Exists";
-    case ErrorCode::kNotDir: return "NotDir";
-    case ErrorCode::kIsDir: return "IsDir";
-    case ErrorCode::kNotEmpty: return "NotEmpty";
-    case ErrorCode::kAccessDenied: return "AccessDenied";
-    case ErrorCode::kInvalidArgument: return "InvalidArgument";
-    case ErrorCode::kNameTooLong: return "NameTooLong";
-    case ErrorCode::kReadOnly: return "ReadOnly";
-    case ErrorCode::kStale: return "Stale";
-    case ErrorCode::kBadHandle: return "BadHandle";
-    case ErrorCode::kNotSupported: return "NotSupported";
-    case ErrorCode::kUnavailable: return "Unavailable";
-    case ErrorCode::kTimeout: return "Timeout";
-    case ErrorCode::kIo: return "Io";
-    case ErrorCode::kNoSpace: return "NoSpace";
-    case ErrorCode::kTooBig: return "TooBig";
-    case ErrorCode::kAuth: return "Auth";
-    case ErrorCode::kProtocol: return "Protocol";
-    case ErrorCode::kInternal: return "Internal";
+    case ErrorCode::kOk:
+      return "OK";
+    case ErrorCode::kNotFound:
+      return "NotFound";
+    case ErrorCode::kExists:
+      return "Exists";
+    case ErrorCode::kNotDir:
+      return "NotDir";
+    case ErrorCode::kIsDir:
+      return "IsDir";
+    case ErrorCode::kNotEmpty:
+      return "NotEmpty";
+    case ErrorCode::kAccessDenied:
+      return "AccessDenied";
+    case ErrorCode::kInvalidArgument:
+      return "InvalidArgument";
+    case ErrorCode::kNameTooLong:
+      return "NameTooLong";
+    case ErrorCode::kReadOnly:
+      return "ReadOnly";
+    case ErrorCode::kStale:
+      return "Stale";
+    case ErrorCode::kBadHandle:
+      return "BadHandle";
+    case ErrorCode::kNotSupported:
+      return "NotSupported";
+    case ErrorCode::kUnavailable:
+      return "Unavailable";
+    case ErrorCode::kTimeout:
+      return "Timeout";
+    case ErrorCode::kIo:
+      return "Io";
+    case ErrorCode::kNoSpace:
+      return "NoSpace";
+    case ErrorCode::kTooBig:
+      return "TooBig";
+    case ErrorCode::kAuth:
+      return "Auth";
+    case ErrorCode::kProtocol:
+      return "Protocol";
+    case ErrorCode::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }

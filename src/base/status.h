@@ -1,7 +1,7 @@
 // Status and Result<T>: the error model of every request path in bucketfs.
 //
-// No exceptions cross a request path. A failing operation returns a Status whose ErrorCode is one of
-// a closed set; the nfs layer maps each code to an NFS status in one exhaustive switch
+// No exceptions cross a request path. A failing operation returns a Status whose ErrorCode is one
+// of a closed set; the nfs layer maps each code to an NFS status in one exhaustive switch
 // (nfs/errors.cc), the CLI prints the message. Status and Result are value types, not thread-safe
 // for concurrent mutation (like any value), cheap to move.
 #pragma once
@@ -82,7 +82,7 @@ inline Status NotSupportedError(std::string msg) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) v_ = Status(ErrorCode::kInternal, "Result built from OK status");
   }
@@ -112,16 +112,16 @@ class [[nodiscard]] Result {
 #define BFS_CONCAT_INNER(a, b) a##b
 #define BFS_CONCAT(a, b) BFS_CONCAT_INNER(a, b)
 
-#define BFS_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
-    ::bucketfs::Status bfs_status_ = (expr);       \
-    if (!bfs_status_.ok()) return bfs_status_;     \
+#define BFS_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::bucketfs::Status bfs_status_ = (expr);   \
+    if (!bfs_status_.ok()) return bfs_status_; \
   } while (0)
 
-#define BFS_CO_RETURN_IF_ERROR(expr)               \
-  do {                                             \
-    ::bucketfs::Status bfs_status_ = (expr);       \
-    if (!bfs_status_.ok()) co_return bfs_status_;  \
+#define BFS_CO_RETURN_IF_ERROR(expr)              \
+  do {                                            \
+    ::bucketfs::Status bfs_status_ = (expr);      \
+    if (!bfs_status_.ok()) co_return bfs_status_; \
   } while (0)
 
 #define BFS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -1,7 +1,6 @@
 // bucketfs: the command-line entry point. `bucketfs serve ...` runs the gateway in the foreground.
 // Every failure is printed as one line "bucketfs: error: <cause>" with a non-zero exit status.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -26,9 +25,10 @@ struct ServeFlags {
 
 void AddServeCommand(CLI::App& app, ServeFlags& f) {
   CLI::App* serve = app.add_subcommand("serve", "Serve buckets over NFSv4 (foreground)");
-  serve->add_option("--bucket,-b", f.buckets,
-                    "Bucket to export, as BUCKET, BUCKET:PREFIX or NAME=BUCKET[:PREFIX]; the "
-                    "export is /NAME (default NAME: the bucket). Repeat for several.")
+  serve
+      ->add_option("--bucket,-b", f.buckets,
+                   "Bucket to export, as BUCKET, BUCKET:PREFIX or NAME=BUCKET[:PREFIX]; the "
+                   "export is /NAME (default NAME: the bucket). Repeat for several.")
       ->required();
   serve->add_option("--endpoint", f.config.endpoint,
                     "S3 endpoint URL (default: https://s3.REGION.amazonaws.com)");
@@ -39,23 +39,24 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
                     "Use the embedded local-directory object store: each bucket is a "
                     "directory under this one (no S3 needed)");
   serve->add_option("--listen", f.listen, "NFS listen address HOST:PORT")->capture_default_str();
-  serve->add_option("--metadata-ttl", f.config.metadata_ttl_seconds,
-                    "Seconds a listing or object's attributes are trusted before revalidation "
-                    "against S3 (changes made by other writers appear within this time)")
+  serve
+      ->add_option("--metadata-ttl", f.config.metadata_ttl_seconds,
+                   "Seconds a listing or object's attributes are trusted before revalidation "
+                   "against S3 (changes made by other writers appear within this time)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
-  serve->add_option("--uid", f.config.default_uid,
-                    "Owner of objects that carry no x-amz-meta-uid")->capture_default_str();
-  serve->add_option("--gid", f.config.default_gid,
-                    "Group of objects that carry no x-amz-meta-gid")->capture_default_str();
+  serve->add_option("--uid", f.config.default_uid, "Owner of objects that carry no x-amz-meta-uid")
+      ->capture_default_str();
+  serve->add_option("--gid", f.config.default_gid, "Group of objects that carry no x-amz-meta-gid")
+      ->capture_default_str();
   serve->add_option("--lease", f.config.lease_seconds, "NFSv4 lease time in seconds")
       ->capture_default_str()
       ->check(CLI::Range(5, 3600));
   serve->add_option("--io-threads", f.config.io_threads, "Network threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  serve->add_option("--log-level", f.config.log_level,
-                    "trace, debug, info, warn, error or off")->capture_default_str();
+  serve->add_option("--log-level", f.config.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
 }
 
 Status BuildConfig(ServeFlags& f) {

@@ -89,6 +89,21 @@ StateManager::Client* StateManager::FindByOwner(const Bytes& owner, bool confirm
   return nullptr;
 }
 
+StateManager::Client& StateManager::AddUnconfirmed(const Bytes& owner, const Verifier& verifier,
+                                                   const Principal& who, uint32_t minor) {
+  // A new unconfirmed record replaces any earlier unconfirmed one of the same owner.
+  if (Client* old = FindByOwner(owner, false)) RemoveClient(old->clientid);
+  Client c;
+  c.clientid = NewClientId();
+  c.owner = owner;
+  c.verifier = verifier;
+  c.principal = who;
+  c.minor = minor;
+  c.renewed = Now();
+  const uint64_t id = c.clientid;
+  return clients_.emplace(id, std::move(c)).first->second;
+}
+
 void StateManager::RemoveClient(uint64_t clientid) {
   std::erase_if(sessions_, [&](const auto& kv) { return kv.second->clientid == clientid; });
   std::erase_if(opens_, [&](const auto& kv) { return kv.second.clientid == clientid; });
@@ -130,18 +145,10 @@ Stat StateManager::ExchangeId(const Principal& who, const ExchangeIdArgs& args, 
   // New owner, a rebooted client, or a fresh principal: a new unconfirmed record replaces any
   // earlier unconfirmed one. A confirmed record of a rebooted client is dropped when the new one
   // is confirmed by CREATE_SESSION.
-  if (Client* old = FindByOwner(args.owner_id, false)) RemoveClient(old->clientid);
-  Client c;
-  c.clientid = NewClientId();
-  c.owner = args.owner_id;
-  c.verifier = args.verifier;
-  c.principal = who;
-  c.minor = 1;
-  c.renewed = Now();
+  Client& c = AddUnconfirmed(args.owner_id, args.verifier, who, /*minor=*/1);
   *clientid = c.clientid;
   *sequenceid = c.cs_sequence;
   *flags = kExchgIdFlagUseNonPnfs;
-  clients_.emplace(c.clientid, std::move(c));
   return Stat::kOk;
 }
 
@@ -298,18 +305,10 @@ Stat StateManager::SetClientId(const Principal& who, const SetClientIdArgs& args
     *confirm = v;
     return Stat::kOk;
   }
-  if (Client* old = FindByOwner(args.id, false)) RemoveClient(old->clientid);
-  Client c;
-  c.clientid = NewClientId();
-  c.owner = args.id;
-  c.verifier = args.verifier;
-  c.principal = who;
-  c.minor = 0;
+  Client& c = AddUnconfirmed(args.id, args.verifier, who, /*minor=*/0);
   c.confirm = v;
-  c.renewed = Now();
   *clientid = c.clientid;
   *confirm = v;
-  clients_.emplace(c.clientid, std::move(c));
   return Stat::kOk;
 }
 

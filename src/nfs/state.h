@@ -172,6 +172,8 @@ class StateManager {
   StateId NewStateId();
   Client* FindClient(uint64_t clientid);
   Client* FindByOwner(const Bytes& owner, bool confirmed);
+  Client& AddUnconfirmed(const Bytes& owner, const Verifier& verifier, const Principal& who,
+                         uint32_t minor);
   void RemoveClient(uint64_t clientid);
   Stat FindOpen(uint32_t minor, const StateId& id, OpenState** open);
   Stat CheckOwnerSeqid(uint32_t minor, const OpenState& open, uint32_t seqid);

@@ -1,4 +1,5 @@
-// ServeConfig: everything `bucketfs serve` needs, as parsed from the command line. Plain value type.
+// ServeConfig: everything `bucketfs serve` needs, as parsed from the command line. Plain value
+// type.
 #pragma once
 
 #include <cstdint>

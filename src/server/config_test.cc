@@ -31,7 +31,7 @@ TEST(ConfigTest, ParseExport) {
   EXPECT_EQ(e->name, "ckpt");
   EXPECT_EQ(e->bucket, "my-data");
   EXPECT_EQ(e->prefix, "runs/7/");
-  EXPECT_FALSE(ParseExport("a").ok());          // too short for a bucket
+  EXPECT_FALSE(ParseExport("a").ok());  // too short for a bucket
   EXPECT_FALSE(ParseExport("bad bucket").ok());
   EXPECT_FALSE(ParseExport("x/y=bucket").ok());
 }

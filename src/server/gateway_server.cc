@@ -2,7 +2,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
-
 #include <chrono>
 #include <future>
 
@@ -81,8 +80,8 @@ Status GatewayServer::Start() {
     const ExportConfig& e = config_.exports[i];
     gateway::ObjectFsOptions opts;
     opts.prefix = e.prefix;
-    opts.metadata_ttl = std::chrono::milliseconds(
-        static_cast<int64_t>(config_.metadata_ttl_seconds * 1000));
+    opts.metadata_ttl =
+        std::chrono::milliseconds(static_cast<int64_t>(config_.metadata_ttl_seconds * 1000));
     opts.default_uid = config_.default_uid;
     opts.default_gid = config_.default_gid;
     vfs::Export x;

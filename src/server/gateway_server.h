@@ -6,12 +6,11 @@
 // from the main thread; Stop() from any thread or a signal handler context via asio signals.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 
 #include "base/async.h"
 #include "base/status.h"
