@@ -21,7 +21,8 @@ scripts/build.sh asan
 ASAN_OPTIONS=detect_leaks=1 ctest --preset asan -j "$jobs" -LE kclient
 
 echo "== fuzz smoke run"
-scripts/build.sh fuzz
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz --target fuzz_targets -j "$jobs"
 for f in build/fuzz/tests/fuzz/*_fuzz; do
   [[ -x $f ]] || continue
   echo "-- $(basename "$f")"
