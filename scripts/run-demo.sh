@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh release
+cmake --preset release >/dev/null
+cmake --build --preset release --target bucketfs -j "$(nproc)"
 
 data=${BUCKETFS_DEMO_DIR:-$HOME/.local/share/bucketfs-demo}
 bucket=$data/demo
