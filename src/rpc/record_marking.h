@@ -1,24 +1,74 @@
-// Record marking for ONC RPC over TCP (RFC 5531 §11): each record is a sequence of fragments,
-// each preceded by a 4-byte header whose top bit marks the last fragment and whose low 31 bits
-// give the fragment length. Stateless helpers; thread-safe.
+// Record marking for ONC RPC over TCP (RFC 5531 §11).
+//
+// A record is a sequence of fragments; each fragment is preceded by a 4-byte big-endian header
+// whose top bit marks the last fragment of the record and whose low 31 bits give the fragment's
+// length. RecordDecoder reassembles records incrementally from arbitrary chunks of a byte stream
+// (a chunk may end anywhere, even inside a header); FrameRecord/AppendFramedRecord produce the
+// framing for the other direction.
+//
+// Ownership: RecordDecoder owns the partial record it is assembling and hands complete records to
+// the caller by value. Memory grows only with bytes actually received, never with a length read
+// from the wire, and a record whose announced size would exceed the bound is rejected as soon as
+// its fragment header is seen. Thread-safety: RecordDecoder is not thread-safe (one per
+// connection); the free functions are stateless.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/status.h"
 
 namespace bucketfs::rpc {
+
+inline constexpr uint32_t kLastFragmentBit = 0x80000000u;
+inline constexpr uint32_t kMaxFragmentLength = 0x7fffffffu;
+inline constexpr std::size_t kFragmentHeaderSize = 4;
 
 struct FragmentHeader {
   bool last = false;
   uint32_t length = 0;
 };
 
-inline FragmentHeader ParseFragmentHeader(const uint8_t bytes[4]) {
-  uint32_t v = (uint32_t{bytes[0]} << 24) | (uint32_t{bytes[1]} << 16) | (uint32_t{bytes[2]} << 8) |
-               bytes[3];
-  return {(v & 0x80000000u) != 0, v & 0x7fffffffu};
+FragmentHeader ParseFragmentHeader(const uint8_t bytes[4]);
+// The 32-bit header value (host order) for a fragment of `length` (≤ kMaxFragmentLength) bytes.
+inline uint32_t FragmentHeaderValue(bool last, uint32_t length) {
+  return (last ? kLastFragmentBit : 0u) | (length & kMaxFragmentLength);
 }
 
-// Header for a record sent as one fragment of `length` bytes.
-inline uint32_t LastFragmentMark(uint32_t length) { return 0x80000000u | length; }
+// Appends `record` to `out` as fragments of at most `max_fragment` bytes (≥ 1), the last one
+// flagged. An empty record becomes one empty last fragment.
+void AppendFramedRecord(ByteView record, Bytes* out, std::size_t max_fragment = kMaxFragmentLength);
+Bytes FrameRecord(ByteView record, std::size_t max_fragment = kMaxFragmentLength);
+
+// Incremental record reassembly (RFC 5531 §11).
+class RecordDecoder {
+ public:
+  explicit RecordDecoder(std::size_t max_record_size) : max_record_size_(max_record_size) {}
+
+  // Consumes all of `data`, appending every record completed by it to `records`. Returns a
+  // kTooBig Status once a record would exceed max_record_size; the failure is sticky (the stream
+  // cannot be resynchronized, the connection must be closed).
+  Status Feed(ByteView data, std::vector<Bytes>* records);
+
+  bool failed() const { return failed_; }
+  // True when no partial header or record is buffered (a clean point to close the stream).
+  bool idle() const { return header_filled_ == 0 && !in_fragment_ && record_.empty(); }
+
+ private:
+  // Consumes header bytes from `data`; returns how many.
+  std::size_t ConsumeHeader(ByteView data);
+  Status StartFragment();
+
+  std::size_t max_record_size_;
+  uint8_t header_[kFragmentHeaderSize] = {};
+  std::size_t header_filled_ = 0;
+  bool in_fragment_ = false;
+  FragmentHeader fragment_;
+  std::size_t fragment_left_ = 0;
+  Bytes record_;
+  bool failed_ = false;
+};
 
 }  // namespace bucketfs::rpc

@@ -1,26 +1,29 @@
 // rpc::Server: ONC RPC over TCP (RFC 5531). Accepts connections, reassembles record-marked
-// records, decodes call headers and credentials, dispatches to registered Programs and sends the
-// replies.
+// records (§11), decodes call headers and credentials (§9, §8.2), dispatches to registered
+// Programs and sends the replies.
+//
+// Dispatch: NULL (procedure 0) is answered by the server for every registered program and
+// version; an unknown program gets PROG_UNAVAIL, a version outside [min, max] PROG_MISMATCH, and
+// everything else goes to Program::Call, whose AcceptStat is the reply (results only on SUCCESS).
 //
 // Concurrency: each connection runs on its own strand. A reader coroutine reassembles records and
 // spawns one coroutine per call, so many calls are in flight per connection (bounded by
-// max_inflight_per_connection; the reader pauses at the bound) and replies go out as they
-// complete, possibly out of order. Replies are queued and written by one writer coroutine, so
-// records never interleave. Different connections run in parallel when the io_context has several
-// threads. Nothing in this class holds a mutex across a co_await.
+// max_inflight_per_connection, counted until the reply is written; the reader stops reading at
+// the bound) and replies go out as they complete, possibly out of order. Replies are queued and
+// written by one writer coroutine, so records never interleave. Different connections run in
+// parallel when the io_context is run by several threads. No mutex is held across a co_await.
+// A framing error or oversized record closes only that connection.
 //
-// Ownership: the Server owns its acceptor and (through shared_ptr) its connections; Programs are
-// shared with the caller and must stay valid while calls run. Start/Listen/AddProgram are called
-// from one thread before serving; Stop() may be called from any thread.
+// Ownership: the Server owns its listener and connections through shared state that pending
+// coroutines keep alive, so destroying the Server (which stops it) is safe while the io_context
+// still runs. Programs are shared with the caller. AddProgram/Listen/Start are called from one
+// thread before serving; Stop() may be called from any thread, any number of times.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "base/async.h"
 #include "base/status.h"
@@ -33,35 +36,28 @@ struct ServerOptions {
   std::size_t max_inflight_per_connection = 128;
 };
 
-class Connection;
-
 class Server {
  public:
   Server(asio::any_io_executor executor, ServerOptions options);
-  ~Server();
+  ~Server();  // Stop()s
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // Registers a program; before Start().
   void AddProgram(std::shared_ptr<Program> program);
-  // Binds and listens now, so a port in use is reported before serving starts.
+  // Binds (SO_REUSEADDR) and listens now, so a port in use is reported before serving starts.
+  // Port 0 picks an ephemeral port, see port().
   Status Listen(const std::string& host, uint16_t port);
   uint16_t port() const;
+  // Spawns the accept loop on the executor.
   void Start();
+  // Closes the listener and every connection. Thread-safe, idempotent.
   void Stop();
 
+  class Impl;  // shared with the coroutines; defined in server.cc
+
  private:
-  Awaitable<void> AcceptLoop();
-
-  asio::any_io_executor executor_;
-  ServerOptions options_;
-  std::vector<std::shared_ptr<Program>> programs_;
-  asio::ip::tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  uint64_t next_connection_id_ = 1;
-
-  std::mutex mu_;  // guards connections_ and stopped_
-  std::vector<std::weak_ptr<Connection>> connections_;
-  bool stopped_ = false;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace bucketfs::rpc

@@ -1,0 +1,1 @@
+// Tests for rpc/message.h (being written).

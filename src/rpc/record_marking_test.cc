@@ -1,0 +1,1 @@
+// Tests for rpc/record_marking.h (being written).
