@@ -84,5 +84,77 @@ TEST(XdrTest, MissingPaddingIsAnError) {
   EXPECT_FALSE(d.ReadOpaque(10, &v));
 }
 
+TEST(XdrTest, SignedAndWideTypesAndOpaqueCopies) {
+  Encoder e;
+  e.WriteI64(-5);
+  e.WriteU64(~0ull);
+  e.WriteBool(false);
+  const uint8_t data[5] = {1, 2, 3, 4, 5};
+  e.WriteOpaque(ByteView(data, 5));
+  e.WriteString("");
+  Decoder d(e.buffer());
+  int64_t i64;
+  uint64_t u64;
+  bool b = true;
+  Bytes copy;
+  std::string empty = "x";
+  ASSERT_TRUE(d.ReadI64(&i64) && d.ReadU64(&u64) && d.ReadBool(&b) && d.ReadOpaque(5, &copy) &&
+              d.ReadString(0, &empty));
+  EXPECT_EQ(i64, -5);
+  EXPECT_EQ(u64, ~0ull);
+  EXPECT_FALSE(b);
+  EXPECT_EQ(copy, Bytes(data, data + 5));
+  EXPECT_EQ(empty, "");
+  EXPECT_EQ(d.remaining(), 0u);
+}
+
+TEST(XdrTest, PaddingIsZeroAndAlignsToFour) {
+  for (std::size_t n = 0; n < 8; ++n) {
+    Encoder e;
+    e.WriteOpaque(Bytes(n, 0xff));
+    EXPECT_EQ(e.size(), 4 + (n + 3) / 4 * 4) << n;
+    for (std::size_t i = 4 + n; i < e.size(); ++i) EXPECT_EQ(e.buffer()[i], 0) << n;
+  }
+}
+
+TEST(XdrTest, ReserveAndPatch) {
+  Encoder e;
+  const std::size_t slot = e.ReserveU32();
+  e.WriteU32(7);
+  e.PatchU32(slot, 0x01020304);
+  EXPECT_EQ(e.buffer(), (Bytes{1, 2, 3, 4, 0, 0, 0, 7}));
+  e.Truncate(4);
+  EXPECT_EQ(e.size(), 4u);
+}
+
+TEST(XdrTest, SkipAndRestRespectBounds) {
+  Encoder e;
+  e.WriteU32(1);
+  e.WriteU32(2);
+  Decoder d(e.buffer());
+  EXPECT_TRUE(d.Skip(4));
+  EXPECT_EQ(d.position(), 4u);
+  EXPECT_EQ(d.Rest().size(), 4u);
+  EXPECT_FALSE(d.Skip(5));
+  EXPECT_TRUE(d.Rest().empty());
+}
+
+TEST(XdrTest, HugeLengthsAreRejectedWithoutAllocating) {
+  Encoder e;
+  e.WriteU32(0xffffffff);
+  e.WriteU32(0);
+  Bytes out;
+  Decoder d(e.buffer());
+  EXPECT_FALSE(d.ReadOpaque(~std::size_t{0}, &out));
+  EXPECT_EQ(out.capacity(), 0u);
+  std::string s;
+  Decoder d2(e.buffer());
+  EXPECT_FALSE(d2.ReadString(~std::size_t{0}, &s));
+  EXPECT_TRUE(s.empty());
+  uint32_t n;
+  Decoder d3(e.buffer());
+  EXPECT_FALSE(d3.ReadArrayLength(~0u, &n));  // under the max, but 4 bytes cannot hold it
+}
+
 }  // namespace
 }  // namespace bucketfs::xdr
