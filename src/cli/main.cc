@@ -38,6 +38,10 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
   serve->add_option("--local-dir", f.config.local_dir,
                     "Use the embedded local-directory object store: each bucket is a "
                     "directory under this one (no S3 needed)");
+  serve->add_option("--state-dir", f.config.state_dir,
+                    "Directory for the metadata database (inode numbers, file-handle key); keep it "
+                    "across restarts so clients' file handles stay valid (default: " +
+                        server::DefaultStateDir() + ")");
   serve->add_option("--listen", f.listen, "NFS listen address HOST:PORT")->capture_default_str();
   serve
       ->add_option("--metadata-ttl", f.config.metadata_ttl_seconds,
@@ -61,6 +65,8 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
 
 Status BuildConfig(ServeFlags& f) {
   BFS_RETURN_IF_ERROR(server::ParseListen(f.listen, &f.config.listen_host, &f.config.listen_port));
+  if (f.config.state_dir.empty()) f.config.state_dir = server::DefaultStateDir();
+  if (f.config.admin_socket.empty()) f.config.admin_socket = f.config.state_dir + "/admin.sock";
   for (const std::string& b : f.buckets) {
     BFS_ASSIGN_OR_RETURN(server::ExportConfig e, server::ParseExport(b));
     f.config.exports.push_back(std::move(e));

@@ -85,15 +85,16 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::Inode
   if (snap && IsFresh(snap->loaded_at)) co_return snap;
   // A named lambda capturing a frame local: GCC 12 mishandles lambda temporaries with non-trivial
   // captures inside co_await expressions.
-  auto work = [this, dir, &rec] { return ListAndApply(dir, rec.key); };
+  auto work = [this, dir, &rec] { return ListAndApply(dir, rec.key, false); };
   co_return co_await dir_loads_.Run(dir, work);
 }
 
 Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::ListAndApply(vfs::InodeId dir,
-                                                                           std::string prefix) {
+                                                                           std::string prefix,
+                                                                           bool force) {
   // A load that finished just before this one was started is good enough.
   auto snap = table_.Listing(dir);
-  if (snap && IsFresh(snap->loaded_at)) co_return snap;
+  if (!force && snap && IsFresh(snap->loaded_at)) co_return snap;
   BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAll(prefix));
   NoteHidden(listing);
   co_return table_.ApplyListing(dir, std::move(listing), Now());
@@ -342,6 +343,32 @@ Awaitable<Result<std::string>> ObjectFileSystem::ReadLink(vfs::InodeId ino) {
   std::string target(AsString(out.result.data));
   if (!out.etag.empty()) table_.SetSymlinkTarget(ino, out.etag, target);
   co_return target;
+}
+
+Awaitable<Status> ObjectFileSystem::Refresh(std::string path) {
+  vfs::InodeId ino = kRootInode;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    std::size_t slash = std::min(path.find('/', pos), path.size());
+    std::string name = path.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (name.empty()) continue;
+    BFS_CO_ASSIGN_OR_RETURN(InodeRecord dir, GetRecord(ino));
+    if (!dir.is_dir) co_return Status(ErrorCode::kNotDir, "not a directory: " + dir.key);
+    BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await ListAndApply(ino, dir.key, true));
+    auto index = snap->Find(name);
+    if (!index) co_return NotFoundError("no such file or directory in the bucket: " + path);
+    ino = snap->children[*index].ino;
+  }
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  if (rec.is_dir) {
+    BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await ListAndApply(ino, rec.key, true));
+    (void)snap;
+    if (rec.key.empty()) co_return Status::Ok();
+  }
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord fresh, co_await HeadAndApply(ino, true));
+  (void)fresh;
+  co_return Status::Ok();
 }
 
 Awaitable<Result<vfs::FsStats>> ObjectFileSystem::StatFs() {

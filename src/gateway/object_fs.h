@@ -88,6 +88,12 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<Result<std::string>> ReadLink(vfs::InodeId ino) override;
   Awaitable<Result<vfs::FsStats>> StatFs() override;
 
+  // Forces revalidation of `path` (relative to the export root; "" or "/" is the root) without
+  // waiting for the TTL: every directory on the way is re-listed, then the object itself is
+  // HEADed (a directory: re-listed and its marker HEADed). Not recursive. kNotFound when the path
+  // does not exist in the bucket any more.
+  Awaitable<Status> Refresh(std::string path);
+
   ObjectFsCounters counters() const;
   const ObjectFsOptions& options() const { return options_; }
 
@@ -99,7 +105,7 @@ class ObjectFileSystem : public vfs::FileSystem {
 
   // The listing of `dir`, loading it (coalesced) when absent or older than the TTL.
   Awaitable<SnapshotResult> LoadDir(vfs::InodeId dir);
-  Awaitable<SnapshotResult> ListAndApply(vfs::InodeId dir, std::string prefix);
+  Awaitable<SnapshotResult> ListAndApply(vfs::InodeId dir, std::string prefix, bool force);
   Awaitable<Result<DirListing>> ListAll(const std::string& prefix);
   // The inode's record, HEADing first when its metadata is unknown or (when `revalidate`) older
   // than the TTL. Concurrent HEADs of one inode are coalesced.

@@ -1,6 +1,9 @@
 #include "server/config.h"
 
+#include <unistd.h>
+
 #include <charconv>
+#include <cstdlib>
 #include <string>
 
 namespace bucketfs::server {
@@ -17,6 +20,17 @@ bool ValidBucketName(std::string_view b) {
 }
 
 }  // namespace
+
+std::string DefaultStateDir() {
+  if (geteuid() == 0) return "/var/lib/bucketfs";
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/bucketfs";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.local/state/bucketfs";
+  }
+  return "bucketfs-state";
+}
 
 Status ParseListen(std::string_view text, std::string* host, uint16_t* port) {
   auto colon = text.rfind(':');

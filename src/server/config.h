@@ -28,6 +28,13 @@ struct ServeConfig {
   bool force_path_style = false;
   std::vector<ExportConfig> exports;
 
+  // Where the metadata database (inode numbers, file-handle secret, directory entries) lives.
+  // Handles stay valid across restarts as long as this directory is kept. Empty: DefaultStateDir().
+  std::string state_dir;
+  // Unix socket of the local admin endpoint (`bucketfs refresh`, `bucketfs status`). Empty:
+  // STATE_DIR/admin.sock.
+  std::string admin_socket;
+
   double metadata_ttl_seconds = 5.0;
   uint32_t default_uid = 0;
   uint32_t default_gid = 0;
@@ -36,6 +43,10 @@ struct ServeConfig {
   int blocking_threads = 4;
   std::string log_level = "info";
 };
+
+// /var/lib/bucketfs when running as root, else $XDG_STATE_HOME/bucketfs or
+// ~/.local/state/bucketfs.
+std::string DefaultStateDir();
 
 // Parses "HOST:PORT" (HOST may be empty for 127.0.0.1).
 Status ParseListen(std::string_view text, std::string* host, uint16_t* port);
