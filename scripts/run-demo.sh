@@ -18,4 +18,4 @@ if [[ ! -d $bucket ]]; then
   echo '{"epoch": 3, "loss": 0.12}' >"$bucket/checkpoints/latest.json"
 fi
 exec build/release/src/cli/bucketfs serve --local-dir "$data" --bucket demo \
-  --listen "${BUCKETFS_LISTEN:-127.0.0.1:2049}"
+  --state-dir "${BUCKETFS_STATE_DIR:-$HOME/.local/state/bucketfs-demo}" --listen "${BUCKETFS_LISTEN:-127.0.0.1:2049}"

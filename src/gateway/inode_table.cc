@@ -34,6 +34,27 @@ uint64_t Nanos(std::chrono::system_clock::time_point tp) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count());
 }
 
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Wall-clock milliseconds of the steady time `t` (0 for "never").
+int64_t ToWallMs(SteadyTime t, SteadyTime now) {
+  if (t == SteadyTime{}) return 0;
+  return WallNowMs() - std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count();
+}
+
+// Steady time of the wall-clock milliseconds `ms` (never in the future; "never" for 0).
+SteadyTime FromWallMs(int64_t ms, SteadyTime now) {
+  if (ms == 0) return SteadyTime{};
+  int64_t age = std::max<int64_t>(0, WallNowMs() - ms);
+  auto since_epoch = now.time_since_epoch();
+  auto back = std::chrono::duration_cast<SteadyTime::duration>(std::chrono::milliseconds(age));
+  return back >= since_epoch ? SteadyTime{} : now - back;
+}
+
 }  // namespace
 
 std::optional<std::size_t> DirSnapshot::Find(std::string_view name) const {
@@ -43,9 +64,64 @@ std::optional<std::size_t> DirSnapshot::Find(std::string_view name) const {
   return static_cast<std::size_t>(it - children.begin());
 }
 
-InodeTable::InodeTable(std::string root_prefix) {
+meta::InodeRow ToRow(const InodeRecord& rec, SteadyTime now) {
+  meta::InodeRow r;
+  r.ino = rec.ino;
+  r.generation = rec.generation;
+  r.parent = rec.parent;
+  r.name = rec.name;
+  r.key = rec.key;
+  r.is_dir = rec.is_dir;
+  r.stale = rec.stale;
+  r.has_marker = rec.has_marker;
+  r.size = rec.size;
+  r.etag = rec.etag;
+  r.version_id = rec.version_id;
+  r.last_modified_ns = static_cast<int64_t>(Nanos(rec.last_modified));
+  r.meta_known = rec.meta_known;
+  r.mode = rec.meta.mode;
+  r.uid = rec.meta.uid;
+  r.gid = rec.meta.gid;
+  if (rec.meta.mtime) {
+    r.mtime_sec = rec.meta.mtime->sec;
+    r.mtime_nsec = rec.meta.mtime->nsec;
+  }
+  r.validated_at_ms = ToWallMs(rec.validated_at, now);
+  r.listing_verifier = rec.listing_verifier;
+  return r;
+}
+
+InodeRecord FromRow(const meta::InodeRow& row, SteadyTime now) {
+  InodeRecord rec;
+  rec.ino = row.ino;
+  rec.generation = row.generation;
+  rec.parent = row.parent;
+  rec.name = row.name;
+  rec.key = row.key;
+  rec.is_dir = row.is_dir;
+  rec.stale = row.stale;
+  rec.has_marker = row.has_marker;
+  rec.size = row.size;
+  rec.etag = row.etag;
+  rec.version_id = row.version_id;
+  rec.last_modified = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(row.last_modified_ns)));
+  rec.meta_known = row.meta_known;
+  rec.meta.mode = row.mode;
+  rec.meta.uid = row.uid;
+  rec.meta.gid = row.gid;
+  if (row.mtime_sec) rec.meta.mtime = vfs::Timespec{*row.mtime_sec, row.mtime_nsec};
+  rec.validated_at = FromWallMs(row.validated_at_ms, now);
+  rec.listing_verifier = row.listing_verifier;
+  return rec;
+}
+
+InodeTable::InodeTable(std::string root_prefix, InodeTableOptions options)
+    : options_(std::move(options)), next_ino_(std::max(options_.next_ino, kRootInode + 1)) {
   Node root;
   root.rec.ino = kRootInode;
+  root.rec.generation = meta::kRootGeneration;
   root.rec.parent = kRootInode;
   root.rec.key = root_prefix;
   root.rec.is_dir = true;
@@ -82,17 +158,41 @@ std::shared_ptr<const DirSnapshot> InodeTable::Listing(vfs::InodeId dir) const {
   return it == nodes_.end() ? nullptr : it->second.listing;
 }
 
-vfs::InodeId InodeTable::FindOrCreateLocked(const std::string& key, bool is_dir) {
+meta::Batch InodeTable::NewBatch() const {
+  meta::Batch b;
+  b.export_id = options_.export_id;
+  return b;
+}
+
+void InodeTable::PersistLocked(meta::Batch batch) {
+  if (options_.persist && !batch.empty()) options_.persist(std::move(batch));
+}
+
+void InodeTable::PersistRowLocked(const InodeRecord& rec, SteadyTime now) {
+  if (!options_.persist) return;
+  meta::Batch b = NewBatch();
+  b.upserts.push_back(ToRow(rec, now));
+  PersistLocked(std::move(b));
+}
+
+vfs::InodeId InodeTable::FindOrCreateLocked(const std::string& key, bool is_dir,
+                                            meta::Batch& batch) {
   auto& index = is_dir ? dir_by_prefix_ : file_by_key_;
   auto it = index.find(key);
-  if (it != index.end()) return it->second;
+  if (it != index.end()) {
+    auto node = nodes_.find(it->second);
+    // A key whose inode was found gone is a new file now: new number, old handles stay stale.
+    if (node != nodes_.end() && !node->second.rec.stale) return it->second;
+  }
   vfs::InodeId ino = next_ino_++;
+  batch.next_ino = next_ino_;
   Node node;
   node.rec.ino = ino;
+  node.rec.generation = options_.generation;
   node.rec.key = key;
   node.rec.is_dir = is_dir;
-  nodes_.emplace(ino, std::move(node));
-  index.emplace(key, ino);
+  nodes_.insert_or_assign(ino, std::move(node));
+  index.insert_or_assign(key, ino);
   return ino;
 }
 
@@ -100,6 +200,7 @@ void InodeTable::UpdateFileLocked(InodeRecord& rec, const objstore::ObjectInfo& 
                                   SteadyTime now) {
   if (rec.etag != info.etag || rec.last_modified != info.last_modified || rec.size != info.size) {
     rec.etag = info.etag;
+    rec.version_id = info.version_id;
     rec.last_modified = info.last_modified;
     rec.size = info.size;
     rec.meta = {};
@@ -116,9 +217,12 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
   Node* node = FindLocked(dir);
   if (node == nullptr) return Status(ErrorCode::kStale, "no such inode");
   if (!node->rec.is_dir) return Status(ErrorCode::kNotDir, node->rec.key);
+  meta::Batch batch = NewBatch();
   if (dir != kRootInode && listing.entries.empty() && !listing.marker && listing.hidden.empty()) {
     node->rec.stale = true;
     node->listing = nullptr;
+    batch.upserts.push_back(ToRow(node->rec, now));
+    PersistLocked(std::move(batch));
     return Status(ErrorCode::kStale, "directory vanished: " + node->rec.key);
   }
   const std::string prefix = node->rec.key;
@@ -133,6 +237,7 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
     }
     node->rec.has_marker = true;
     node->rec.etag = m.etag;
+    node->rec.version_id = m.version_id;
     node->rec.last_modified = m.last_modified;
   } else {
     if (node->rec.has_marker) node->rec.meta = {};
@@ -149,10 +254,12 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
   Fnv64 hash;
   std::unordered_set<vfs::InodeId> present;
   present.reserve(listing.entries.size());
+  std::vector<vfs::InodeId> listed;
+  listed.reserve(listing.entries.size());
   for (auto& e : listing.entries) {
     std::string key =
         e.is_directory ? ChildDirPrefix(prefix, e.name) : ChildFileKey(prefix, e.name);
-    vfs::InodeId ino = FindOrCreateLocked(key, e.is_directory);
+    vfs::InodeId ino = FindOrCreateLocked(key, e.is_directory, batch);
     InodeRecord& rec = nodes_.at(ino).rec;
     rec.parent = dir;
     rec.name = e.name;
@@ -166,7 +273,9 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
     hash.Add(e.info.etag);
     hash.Add(e.info.size);
     hash.Add(Nanos(e.info.last_modified));
+    hash.Add(ino);
     present.insert(ino);
+    listed.push_back(ino);
     snap->children.push_back({std::move(e.name), ino});
   }
   snap->verifier = hash.value();
@@ -177,14 +286,34 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
     for (const auto& c : node->listing->children) {
       if (present.count(c.ino) != 0) continue;
       Node* child = FindLocked(c.ino);
-      if (child != nullptr && child->rec.parent == dir) {
+      if (child != nullptr && child->rec.parent == dir && !child->rec.stale) {
         child->rec.stale = true;
         child->listing = nullptr;
+        batch.upserts.push_back(ToRow(child->rec, now));
       }
     }
   }
+  const bool changed = node->rec.listing_verifier != snap->verifier;
   node->rec.listing_verifier = snap->verifier;
   node->listing = snap;
+  batch.upserts.push_back(ToRow(node->rec, now));
+  if (changed) {
+    // Rows and entries are rewritten only when the listing's content changed; an unchanged
+    // re-listing just moves the listing's load time.
+    meta::Batch::Listing l;
+    l.dir = dir;
+    l.verifier = snap->verifier;
+    l.loaded_at_ms = ToWallMs(now, now);
+    l.entries.reserve(snap->children.size());
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+      batch.upserts.push_back(ToRow(nodes_.at(listed[i]).rec, now));
+      l.entries.push_back({snap->children[i].name, listed[i]});
+    }
+    batch.listings.push_back(std::move(l));
+  } else {
+    batch.listing_touches.emplace_back(dir, ToWallMs(now, now));
+  }
+  PersistLocked(std::move(batch));
   return std::shared_ptr<const DirSnapshot>(std::move(snap));
 }
 
@@ -203,9 +332,11 @@ void InodeTable::ApplyHead(vfs::InodeId ino, const objstore::ObjectInfo& info, S
     rec.size = info.size;
     rec.stale = false;
   }
+  rec.version_id = info.version_id;
   rec.meta = ParsePosixMeta(info.user_metadata);
   rec.meta_known = true;
   rec.validated_at = now;
+  PersistRowLocked(rec, now);
 }
 
 void InodeTable::ApplyNoMarker(vfs::InodeId dir, SteadyTime now) {
@@ -217,6 +348,7 @@ void InodeTable::ApplyNoMarker(vfs::InodeId dir, SteadyTime now) {
   node->rec.meta = {};
   node->rec.meta_known = true;
   node->rec.validated_at = now;
+  PersistRowLocked(node->rec, now);
 }
 
 void InodeTable::MarkStale(vfs::InodeId ino) {
@@ -224,6 +356,7 @@ void InodeTable::MarkStale(vfs::InodeId ino) {
   if (Node* node = FindLocked(ino)) {
     node->rec.stale = true;
     node->listing = nullptr;
+    PersistRowLocked(node->rec, SteadyTime{});
   }
 }
 
@@ -234,6 +367,51 @@ void InodeTable::SetSymlinkTarget(vfs::InodeId ino, const std::string& etag,
     node->rec.symlink_etag = etag;
     node->rec.symlink_target = target;
   }
+}
+
+void InodeTable::AdoptLocked(const meta::InodeRow& row, SteadyTime now) {
+  if (row.ino == kRootInode || nodes_.count(row.ino) != 0) return;
+  Node node;
+  node.rec = FromRow(row, now);
+  if (!node.rec.stale) {
+    auto& index = node.rec.is_dir ? dir_by_prefix_ : file_by_key_;
+    // A live inode already owning the key (created by this process) wins.
+    auto it = index.find(node.rec.key);
+    bool owned =
+        it != index.end() && nodes_.count(it->second) != 0 && !nodes_.at(it->second).rec.stale;
+    if (!owned) index.insert_or_assign(node.rec.key, node.rec.ino);
+  }
+  next_ino_ = std::max(next_ino_, row.ino + 1);
+  nodes_.emplace(row.ino, std::move(node));
+}
+
+InodeRecord InodeTable::Adopt(const meta::InodeRow& row, SteadyTime now) {
+  std::lock_guard lock(mu_);
+  AdoptLocked(row, now);
+  auto it = nodes_.find(row.ino);
+  return it != nodes_.end() ? it->second.rec : FromRow(row, now);
+}
+
+void InodeTable::AdoptListing(vfs::InodeId dir, const meta::DirContents& contents, SteadyTime now) {
+  std::lock_guard lock(mu_);
+  Node* node = FindLocked(dir);
+  if (node == nullptr || !node->rec.is_dir || node->listing) return;
+  for (const meta::InodeRow& row : contents.children) {
+    meta::InodeRow confirmed = row;
+    // The listing confirmed every file's size and ETag when it was taken.
+    confirmed.validated_at_ms = std::max(row.validated_at_ms, contents.loaded_at_ms);
+    AdoptLocked(confirmed, now);
+  }
+  auto snap = std::make_shared<DirSnapshot>();
+  snap->verifier = contents.verifier;
+  snap->loaded_at = FromWallMs(contents.loaded_at_ms, now);
+  snap->children.reserve(contents.entries.size());
+  for (const meta::DirEntryRow& e : contents.entries) {
+    if (nodes_.count(e.ino) == 0) return;  // incomplete: a fresh LIST will rebuild it
+    snap->children.push_back({e.name, e.ino});
+  }
+  node = FindLocked(dir);
+  node->listing = std::move(snap);
 }
 
 std::size_t InodeTable::size() const {

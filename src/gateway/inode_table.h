@@ -1,18 +1,24 @@
 // InodeTable: the gateway's namespace — inode numbers, what each inode maps to in the bucket, the
 // last known object facts (size, ETag, metadata) and each directory's cached listing.
 //
-// Today it lives in memory for the life of the process; the persistent metadata store (meta
-// layer) will later sit behind the same operations. Inode numbers are stable: the same key
-// always maps to the same inode (a file key "a/b" and a directory prefix "a/b/" are different
-// keys). The root is inode 1.
+// The table is the in-memory working set of the namespace; when a persist sink is given, every
+// change is also handed to it as a meta::Batch (under the table's lock, so batches arrive in the
+// order the changes happened) for the metadata store to commit write-behind. After a restart,
+// inodes and listings come back through Adopt*() from the store.
+//
+// Inode numbers are stable: the same key maps to the same inode for as long as the object exists
+// (a file key "a/b" and a directory prefix "a/b/" are different keys). A key that comes back
+// after its inode was found gone gets a new inode number. Every inode created by this process
+// carries the store's boot generation; the root is inode 1, generation 1, always.
 //
 // Thread-safety: every method locks one internal mutex for its duration and returns copies or
-// immutable snapshots; none of them blocks or does I/O, so callers may use it from coroutines
-// (never across a co_await: there is nothing to hold).
+// immutable snapshots; none of them blocks or does I/O (the persist sink must not block), so
+// callers may use it from coroutines (never across a co_await: there is nothing to hold).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +29,7 @@
 
 #include "base/status.h"
 #include "gateway/key_mapping.h"
+#include "meta/meta_store.h"
 #include "objstore/object_store.h"
 #include "vfs/vfs.h"
 
@@ -35,6 +42,7 @@ inline constexpr vfs::InodeId kRootInode = 1;
 // One inode as last seen. A copy: reading it needs no lock.
 struct InodeRecord {
   vfs::InodeId ino = 0;
+  uint32_t generation = 0;
   vfs::InodeId parent = 0;
   std::string name;  // "" for the root
   std::string key;   // files: the object key; directories: the key prefix (ends in "/" or is "")
@@ -45,6 +53,7 @@ struct InodeRecord {
   bool has_marker = false;
   uint64_t size = 0;
   std::string etag;
+  std::string version_id;
   std::chrono::system_clock::time_point last_modified{};
   PosixMeta meta;
   bool meta_known = false;    // `meta` was read (HEAD) for the current etag/last_modified
@@ -71,9 +80,21 @@ struct DirSnapshot {
   std::optional<std::size_t> Find(std::string_view name) const;
 };
 
+// Converts between the table's records (steady-clock times) and the store's rows (wall clock).
+meta::InodeRow ToRow(const InodeRecord& rec, SteadyTime now);
+InodeRecord FromRow(const meta::InodeRow& row, SteadyTime now);
+
+struct InodeTableOptions {
+  uint32_t export_id = 0;
+  uint32_t generation = meta::kRootGeneration + 1;  // of inodes created by this process
+  vfs::InodeId next_ino = kRootInode + 1;           // first number never handed out
+  // Receives every change as a batch; empty: in memory only.
+  std::function<void(meta::Batch)> persist;
+};
+
 class InodeTable {
  public:
-  explicit InodeTable(std::string root_prefix);
+  explicit InodeTable(std::string root_prefix, InodeTableOptions options = {});
   InodeTable(const InodeTable&) = delete;
   InodeTable& operator=(const InodeTable&) = delete;
 
@@ -95,6 +116,13 @@ class InodeTable {
   void MarkStale(vfs::InodeId ino);
   void SetSymlinkTarget(vfs::InodeId ino, const std::string& etag, const std::string& target);
 
+  // Takes an inode loaded from the store into the table unless the table already knows it (the
+  // table is never older than the store). Returns the record as the table now has it.
+  InodeRecord Adopt(const meta::InodeRow& row, SteadyTime now);
+  // Takes a directory's persisted listing (and its children's rows) unless the table already
+  // has a listing for it. The listing's age carries over, so a fresh one needs no LIST.
+  void AdoptListing(vfs::InodeId dir, const meta::DirContents& contents, SteadyTime now);
+
   std::size_t size() const;
 
  private:
@@ -104,14 +132,19 @@ class InodeTable {
   };
 
   Node* FindLocked(vfs::InodeId ino);
-  vfs::InodeId FindOrCreateLocked(const std::string& key, bool is_dir);
+  vfs::InodeId FindOrCreateLocked(const std::string& key, bool is_dir, meta::Batch& batch);
+  void AdoptLocked(const meta::InodeRow& row, SteadyTime now);
+  void PersistRowLocked(const InodeRecord& rec, SteadyTime now);
+  meta::Batch NewBatch() const;
+  void PersistLocked(meta::Batch batch);
   void UpdateFileLocked(InodeRecord& rec, const objstore::ObjectInfo& info, SteadyTime now);
 
   mutable std::mutex mu_;
   std::unordered_map<vfs::InodeId, Node> nodes_;
   std::unordered_map<std::string, vfs::InodeId> dir_by_prefix_;
   std::unordered_map<std::string, vfs::InodeId> file_by_key_;
-  vfs::InodeId next_ino_ = kRootInode + 1;
+  InodeTableOptions options_;
+  vfs::InodeId next_ino_;
 };
 
 }  // namespace bucketfs::gateway

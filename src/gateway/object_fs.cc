@@ -55,7 +55,7 @@ ObjectFileSystem::ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store,
     : store_(std::move(store)),
       options_(std::move(options)),
       mount_time_(ToTimespec(std::chrono::system_clock::now())),
-      table_(NormalizeExportPrefix(options_.prefix)) {
+      table_(NormalizeExportPrefix(options_.prefix), TableOptions(options_)) {
   options_.prefix = NormalizeExportPrefix(options_.prefix);
   if (!options_.clock) options_.clock = [] { return std::chrono::steady_clock::now(); };
   options_.list_page_size = std::clamp(options_.list_page_size, 1, 1000);
@@ -63,6 +63,28 @@ ObjectFileSystem::ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store,
 }
 
 ObjectFileSystem::~ObjectFileSystem() = default;
+
+InodeTableOptions ObjectFileSystem::TableOptions(const ObjectFsOptions& options) {
+  InodeTableOptions t;
+  t.export_id = options.export_id;
+  t.next_ino = options.export_state.next_ino;
+  if (options.meta) {
+    t.generation = options.meta->BootGeneration();
+    std::weak_ptr<meta::AsyncMetaStore> weak = options.meta;
+    t.persist = [weak](meta::Batch b) {
+      if (auto m = weak.lock()) m->Submit(std::move(b));
+    };
+  }
+  return t;
+}
+
+Awaitable<Result<InodeRecord>> ObjectFileSystem::LoadRecord(vfs::InodeId ino) {
+  if (auto rec = table_.Get(ino); rec || !options_.meta) co_return GetRecord(ino);
+  BFS_CO_ASSIGN_OR_RETURN(auto row, co_await options_.meta->GetInode(options_.export_id, ino));
+  if (!row) co_return Status(ErrorCode::kStale, "unknown inode " + std::to_string(ino));
+  table_.Adopt(*row, Now());
+  co_return GetRecord(ino);
+}
 
 ObjectFsCounters ObjectFileSystem::counters() const {
   return {lists_.load(), heads_count_.load(), gets_.load(), hidden_invalid_.load(),
@@ -79,9 +101,15 @@ Result<InodeRecord> ObjectFileSystem::GetRecord(vfs::InodeId ino) const {
 // ---- Directory listings ----
 
 Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::InodeId dir) {
-  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(dir));
   if (!rec.is_dir) co_return Status(ErrorCode::kNotDir, rec.key);
   auto snap = table_.Listing(dir);
+  if (!snap && options_.meta) {
+    // After a restart: the persisted listing, served without a LIST while its TTL holds.
+    BFS_CO_ASSIGN_OR_RETURN(auto contents, co_await options_.meta->GetDir(options_.export_id, dir));
+    if (contents) table_.AdoptListing(dir, *contents, Now());
+    snap = table_.Listing(dir);
+  }
   if (snap && IsFresh(snap->loaded_at)) co_return snap;
   // A named lambda capturing a frame local: GCC 12 mishandles lambda temporaries with non-trivial
   // captures inside co_await expressions.
@@ -145,7 +173,7 @@ void ObjectFileSystem::NoteHidden(const DirListing& listing) {
 // ---- Object metadata ----
 
 Awaitable<Result<InodeRecord>> ObjectFileSystem::Current(vfs::InodeId ino, bool revalidate) {
-  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(ino));
   if (rec.is_dir && rec.key.empty()) co_return rec;  // bucket root: no marker possible
   bool need = !rec.meta_known || (revalidate && !IsFresh(rec.validated_at));
   if (!need) co_return rec;
@@ -188,6 +216,7 @@ Awaitable<Result<vfs::Attr>> ObjectFileSystem::DirAttr(const InodeRecord& rec) {
 vfs::Attr ObjectFileSystem::ToAttr(const InodeRecord& rec) const {
   vfs::Attr a;
   a.ino = rec.ino;
+  a.generation = rec.generation;
   a.uid = rec.meta.uid.value_or(options_.default_uid);
   a.gid = rec.meta.gid.value_or(options_.default_gid);
   vfs::Timespec modified = ToTimespec(rec.last_modified);
@@ -220,7 +249,7 @@ vfs::Attr ObjectFileSystem::ToAttr(const InodeRecord& rec) const {
 // ---- vfs::FileSystem ----
 
 Awaitable<Result<vfs::Attr>> ObjectFileSystem::GetAttr(vfs::InodeId ino) {
-  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(ino));
   if (rec.is_dir) co_return co_await DirAttr(rec);
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord cur, co_await Current(ino, true));
   co_return ToAttr(cur);
@@ -244,7 +273,7 @@ Awaitable<Result<vfs::Attr>> ObjectFileSystem::Lookup(vfs::InodeId dir, std::str
 }
 
 Awaitable<Result<vfs::Attr>> ObjectFileSystem::Parent(vfs::InodeId dir) {
-  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(dir));
   if (!rec.is_dir) co_return Status(ErrorCode::kNotDir, rec.key);
   co_return co_await GetAttr(rec.parent);
 }
@@ -325,7 +354,7 @@ Awaitable<Result<ObjectFileSystem::ReadOutcome>> ObjectFileSystem::ReadRetrying(
 
 Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::Read(vfs::InodeId ino, uint64_t offset,
                                                           uint32_t count) {
-  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(ino));
   if (rec.is_dir) co_return Status(ErrorCode::kIsDir, rec.key);
   BFS_CO_ASSIGN_OR_RETURN(ReadOutcome out, co_await ReadRetrying(std::move(rec), offset, count));
   co_return std::move(out.result);

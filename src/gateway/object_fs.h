@@ -1,7 +1,8 @@
 // ObjectFileSystem: vfs::FileSystem over one ObjectStore (a bucket, or a key prefix of one),
 // serving it read-only in its native layout (see gateway/key_mapping.h for the mapping rule).
 //
-// Namespace: an in-memory InodeTable (inode numbers stable for the life of the process). Each
+// Namespace: an InodeTable, persisted write-behind to the metadata store when options.meta is set
+// (inode numbers and handles then survive restarts; without it they last for the process). Each
 // directory's contents come from ListObjectsV2 (delimiter "/", all pages) and are cached for
 // `metadata_ttl`; concurrent loads of one directory are coalesced into one LIST sequence, and
 // concurrent HEADs of one inode into one HEAD. File metadata (x-amz-meta-*) is read with one HEAD
@@ -28,6 +29,7 @@
 #include "gateway/inode_table.h"
 #include "gateway/key_mapping.h"
 #include "gateway/single_flight.h"
+#include "meta/async_meta_store.h"
 #include "objstore/object_store.h"
 #include "vfs/vfs.h"
 
@@ -53,6 +55,11 @@ struct ObjectFsOptions {
   uint64_t max_symlink_bytes = 4096;
   // Clock for TTLs; default std::chrono::steady_clock::now. Tests inject their own.
   std::function<SteadyTime()> clock;
+  // Persistent namespace: the metadata store, this export's id in it and what OpenExport said.
+  // Null: the namespace lives in memory only.
+  std::shared_ptr<meta::AsyncMetaStore> meta;
+  uint32_t export_id = 0;
+  meta::ExportState export_state;
 };
 
 // Counters, for tests and metrics. Monotonic.
@@ -125,6 +132,10 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<Result<ReadOutcome>> ReadRetrying(InodeRecord rec, uint64_t offset, uint32_t count);
 
   Result<InodeRecord> GetRecord(vfs::InodeId ino) const;
+  // GetRecord, loading the inode from the metadata store when the table does not hold it yet
+  // (after a restart). kStale when neither knows it.
+  Awaitable<Result<InodeRecord>> LoadRecord(vfs::InodeId ino);
+  static InodeTableOptions TableOptions(const ObjectFsOptions& options);
   vfs::Attr ToAttr(const InodeRecord& rec) const;
   void NoteHidden(const DirListing& listing);
 

@@ -1,6 +1,7 @@
 #include "gateway/object_fs.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -8,11 +9,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gateway/testing/fake_object_store.h"
+#include "meta/sqlite_meta_store.h"
 
 namespace bucketfs::gateway {
 namespace {
@@ -435,12 +438,14 @@ TEST_F(ObjectFsTest, DeletedObjectBecomesStale) {
   EXPECT_EQ(Run(fs->Open(g->ino)).status().code(), ErrorCode::kStale);
   EXPECT_EQ(Run(fs->Lookup(1, "g")).status().code(), ErrorCode::kNotFound);
 
-  // Re-created under the same key: the same inode comes back.
+  // Re-created under the same key: a new file (new inode number); the old one stays stale, so a
+  // handle to the deleted file never silently names its successor.
   store_->PutSync("g", "again");
   Advance(6s);
   auto g2 = Run(fs->Lookup(1, "g"));
   ASSERT_TRUE(g2.ok());
-  EXPECT_EQ(g2->ino, g->ino);
+  EXPECT_NE(g2->ino, g->ino);
+  EXPECT_EQ(Run(fs->GetAttr(g->ino)).status().code(), ErrorCode::kStale);
   EXPECT_EQ(Str(Run(fs->Read(g2->ino, 0, 10))->data), "again");
 }
 
@@ -582,6 +587,127 @@ TEST(FakeObjectStoreTest, ListSemantics) {
   io.run();
   std::sort(seen.begin(), seen.end());
   EXPECT_EQ(seen, (std::vector<std::string>{"a", "b/", "c/", "d", "e/"}));
+}
+
+}  // namespace
+}  // namespace bucketfs::gateway
+
+namespace bucketfs::gateway {
+namespace {
+
+// The namespace persisted in a real SQLite metadata store across a simulated restart.
+class PersistentObjectFsTest : public ObjectFsTest {
+ protected:
+  PersistentObjectFsTest()
+      : path_(std::filesystem::temp_directory_path() /
+              ("bfs-objfs-" + std::to_string(getpid()) + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name()) /
+              "meta.db") {
+    std::filesystem::remove_all(path_.parent_path());
+  }
+  ~PersistentObjectFsTest() override { std::filesystem::remove_all(path_.parent_path()); }
+
+  // One "gateway process": a store, its async wrapper and the file system over them.
+  struct Process {
+    std::shared_ptr<meta::AsyncMetaStore> meta;
+    std::unique_ptr<ObjectFileSystem> fs;
+    uint32_t generation = 0;
+  };
+
+  Process Start() {
+    auto opened = meta::SqliteMetaStore::Open(path_.string());
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    std::shared_ptr<meta::MetaStore> store = std::move(opened).value();
+    auto state = store->OpenExport(1, "data", "bucket", "");
+    EXPECT_TRUE(state.ok());
+    Process p;
+    p.generation = store->BootGeneration();
+    p.meta = std::make_shared<meta::AsyncMetaStore>(store, pool_);
+    ObjectFsOptions o;
+    o.meta = p.meta;
+    o.export_id = 1;
+    o.export_state = *state;
+    p.fs = MakeFs(std::move(o));
+    return p;
+  }
+
+  BlockingPool pool_{2};
+  std::filesystem::path path_;
+};
+
+TEST_F(PersistentObjectFsTest, HandlesAndListingsSurviveARestart) {
+  store_->PutSync("a/b/c.bin", "payload");
+  store_->PutSync("a/top.txt", "t");
+  vfs::Attr a, c;
+  uint32_t first_generation;
+  {
+    Process p = Start();
+    first_generation = p.generation;
+    auto ra = Path(*p.fs, "a");
+    auto rc = Path(*p.fs, "a/b/c.bin");
+    ASSERT_TRUE(ra.ok() && rc.ok());
+    a = *ra;
+    c = *rc;
+    EXPECT_EQ(c.generation, first_generation);
+    EXPECT_EQ(Run(p.fs->GetAttr(1))->generation, meta::kRootGeneration);
+    p.meta->FlushSync();
+  }
+  Process p = Start();
+  EXPECT_EQ(p.generation, first_generation + 1);
+  store_->ResetCounts();
+  // A handle from before the restart: same inode, same generation, right bytes, no LIST needed.
+  auto again = Run(p.fs->GetAttr(c.ino));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->generation, c.generation);
+  EXPECT_EQ(again->size, 7u);
+  EXPECT_EQ(Str(Run(p.fs->Read(c.ino, 0, 100))->data), "payload");
+  auto b = Run(p.fs->Lookup(a.ino, "b"));
+  ASSERT_TRUE(b.ok());
+  auto parent = Run(p.fs->Parent(b->ino));
+  ASSERT_TRUE(parent.ok());
+  EXPECT_EQ(parent->ino, a.ino);
+  // The listing of "a" was persisted and is still within its TTL: served without a LIST.
+  auto names = ReadAllNames(*p.fs, a.ino);
+  EXPECT_EQ(names, (std::vector<std::string>{"b", "top.txt"}));
+  EXPECT_EQ(store_->count(Op::kList), 0);
+  // After the TTL the re-listing keeps every inode number.
+  Advance(6s);
+  auto c2 = Path(*p.fs, "a/b/c.bin");
+  ASSERT_TRUE(c2.ok());
+  EXPECT_EQ(c2->ino, c.ino);
+  EXPECT_GT(store_->count(Op::kList), 0);
+  // A new object gets this run's generation.
+  store_->PutSync("a/new.txt", "n");
+  Advance(6s);
+  auto n = Path(*p.fs, "a/new.txt");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->generation, p.generation);
+  EXPECT_GT(n->ino, c.ino);
+}
+
+TEST_F(PersistentObjectFsTest, InodesNeverSeenAreStaleAfterARestart) {
+  store_->PutSync("x", "1");
+  { Process p = Start(); }
+  Process p = Start();
+  EXPECT_EQ(Run(p.fs->GetAttr(12345)).status().code(), ErrorCode::kStale);
+}
+
+TEST_F(PersistentObjectFsTest, DeletionSeenBeforeARestartStaysStale) {
+  store_->PutSync("d/x", "1");
+  store_->PutSync("d/y", "2");
+  vfs::Attr x;
+  {
+    Process p = Start();
+    auto rx = Path(*p.fs, "d/x");
+    ASSERT_TRUE(rx.ok());
+    x = *rx;
+    store_->DeleteSync("d/x");
+    Advance(6s);
+    ASSERT_EQ(Run(p.fs->Open(x.ino)).status().code(), ErrorCode::kStale);
+    p.meta->FlushSync();
+  }
+  Process p = Start();
+  EXPECT_EQ(Run(p.fs->GetAttr(x.ino)).status().code(), ErrorCode::kStale);
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ bool EncodeOne(uint32_t bit, const AttrTarget& t, const AttrLimits& l, xdr::Enco
       e.WriteU32(0);
       return true;
     case fattr::kFilehandle:
-      e.WriteOpaque(t.fh.Encode());
+      e.WriteOpaque(l.handle_key.Encode(t.fh));
       return true;
     case fattr::kFileId:
       e.WriteU64(a.ino);

@@ -134,6 +134,7 @@ struct AttrLimits {
   uint32_t lease_seconds = 90;
   uint64_t max_read = 1 << 20;
   uint64_t max_write = 1 << 20;
+  HandleKey handle_key;  // encodes the filehandle attribute
 };
 
 // Attributes this server can return for `minor_version`.

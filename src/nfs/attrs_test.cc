@@ -123,7 +123,7 @@ TEST(AttrsTest, FilehandleFsidAndMountedOn) {
               d.ReadU64(&mounted));
   EXPECT_EQ(major, 2u);
   EXPECT_EQ(minor, 1u);
-  EXPECT_EQ(FileHandle::Decode(fh), t.fh);
+  EXPECT_EQ(HandleKey().Decode(fh).fh, t.fh);
   EXPECT_EQ(mounted, 77u);
   t.mounted_on_fileid = 5;
   v = EncodeAttrValues(Bitmap{fattr::kMountedOnFileId}, t, AttrLimits{});

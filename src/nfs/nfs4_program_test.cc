@@ -167,11 +167,11 @@ TEST_F(Nfs4ProgramTest, LookupIntoExportAndBack) {
   Expect(r, Op::kGetFh, Stat::kOk);
   ByteView fh;
   ASSERT_TRUE(r.d().ReadOpaque(128, &fh));
-  EXPECT_EQ(FileHandle::Decode(fh), (FileHandle{1, 1}));
+  EXPECT_EQ(HandleKey().Decode(fh).fh, (FileHandle{1, 1}));
   Expect(r, Op::kLookupP, Stat::kOk);
   Expect(r, Op::kGetFh, Stat::kOk);
   ASSERT_TRUE(r.d().ReadOpaque(128, &fh));
-  EXPECT_EQ(FileHandle::Decode(fh), (FileHandle{0, kPseudoRootIno}));
+  EXPECT_EQ(HandleKey().Decode(fh).fh, (FileHandle{0, kPseudoRootIno}));
 }
 
 TEST_F(Nfs4ProgramTest, LookupNameChecks) {
@@ -206,14 +206,24 @@ TEST_F(Nfs4ProgramTest, PutFhChecks) {
   b.PutFh(junk);
   EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kBadHandle);
   CompoundBuilder s(0);
-  s.PutFh(FileHandle{99, 1}.Encode());
+  s.PutFh(HandleKey().Encode(FileHandle{99, 1}));
   EXPECT_EQ(ReplyReader(Compound(s.Build())).status(), Stat::kStale);
   CompoundBuilder big(0);
   big.PutFh(Bytes(129, 0));
   EXPECT_EQ(ReplyReader(Compound(big.Build())).status(), Stat::kBadXdr);
   CompoundBuilder ok(0);
-  ok.PutFh(FileHandle{1, hello_}.Encode()).GetAttr(Bitmap{fattr::kSize});
+  ok.PutFh(HandleKey().Encode(FileHandle{1, hello_})).GetAttr(Bitmap{fattr::kSize});
   EXPECT_EQ(ReplyReader(Compound(ok.Build())).status(), Stat::kOk);
+  // A handle to an existing inode but with another generation (an earlier incarnation).
+  CompoundBuilder old_gen(0);
+  old_gen.PutFh(HandleKey().Encode(FileHandle{1, hello_, 5})).GetAttr(Bitmap{fattr::kSize});
+  EXPECT_EQ(ReplyReader(Compound(old_gen.Build())).status(), Stat::kStale);
+  // A well-formed handle not minted under the server's key (forged or another gateway's).
+  std::array<uint8_t, HandleKey::kSize> other;
+  other.fill(9);
+  CompoundBuilder forged(0);
+  forged.PutFh(HandleKey(other).Encode(FileHandle{1, hello_}));
+  EXPECT_EQ(ReplyReader(Compound(forged.Build())).status(), Stat::kStale);
   CompoundBuilder restore(0);
   restore.PutRootFh().RestoreFh();
   EXPECT_EQ(ReplyReader(Compound(restore.Build())).status(), Stat::kRestoreFh);

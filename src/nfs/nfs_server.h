@@ -21,6 +21,7 @@
 
 #include "base/async.h"
 #include "nfs/attrs.h"
+#include "nfs/filehandle.h"
 #include "nfs/pseudo_fs.h"
 #include "rpc/program.h"
 #include "vfs/exports.h"
@@ -37,6 +38,8 @@ struct NfsOptions {
   uint32_t max_write = 1 << 20;  // maxwrite attribute
   uint32_t max_ops = 128;        // hard bound on operations per COMPOUND
   uint32_t max_readdir_entries = 1024;
+  // Authenticates file handles (nfs/filehandle.h); the server passes the gateway's persistent key.
+  HandleKey handle_key;
 };
 
 class NfsServer {

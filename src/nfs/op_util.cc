@@ -56,6 +56,18 @@ Awaitable<Stat> Resolve(OpContext& ctx, const FileHandle& fh, Object* out) {
     Stat s = ToNfsStat(attr.status());
     co_return s == Stat::kNoEnt ? Stat::kStale : s;
   }
+  // Another incarnation of the inode number: the file the handle named is gone.
+  if (attr->generation != fh.generation) co_return Stat::kStale;
+  out->attr = *attr;
+  co_return Stat::kOk;
+}
+
+Awaitable<Stat> ResolveExportRoot(OpContext& ctx, const vfs::Export& exp, Object* out) {
+  auto attr = co_await exp.fs->GetAttr(exp.fs->RootInode());
+  if (!attr.ok()) co_return ToNfsStat(attr.status());
+  out->exp = Server(ctx).exports().FindById(exp.id);
+  if (!out->exp) co_return Stat::kStale;
+  out->fh = FileHandle{exp.id, attr->ino, attr->generation};
   out->attr = *attr;
   co_return Stat::kOk;
 }
@@ -70,12 +82,12 @@ Awaitable<Stat> LookupChild(OpContext& ctx, const Object& dir, const std::string
   if (dir.pseudo()) {
     auto exp = Server(ctx).pseudo().Lookup(name);
     if (!exp) co_return Stat::kNoEnt;
-    co_return co_await Resolve(ctx, FileHandle{exp->id, exp->fs->RootInode()}, out);
+    co_return co_await ResolveExportRoot(ctx, *exp, out);
   }
   auto attr = co_await dir.fs().Lookup(dir.fh.ino, name);
   if (!attr.ok()) co_return ToNfsStat(attr.status());
   out->exp = dir.exp;
-  out->fh = FileHandle{dir.exp->id, attr->ino};
+  out->fh = FileHandle{dir.exp->id, attr->ino, attr->generation};
   out->attr = *attr;
   co_return Stat::kOk;
 }
@@ -83,12 +95,12 @@ Awaitable<Stat> LookupChild(OpContext& ctx, const Object& dir, const std::string
 Awaitable<Stat> LookupParent(OpContext& ctx, const Object& dir, Object* out) {
   if (dir.pseudo()) co_return Stat::kNoEnt;
   if (dir.is_export_root()) {
-    co_return co_await Resolve(ctx, FileHandle{0, kPseudoRootIno}, out);
+    co_return co_await Resolve(ctx, FileHandle{0, kPseudoRootIno, 0}, out);
   }
   auto attr = co_await dir.fs().Parent(dir.fh.ino);
   if (!attr.ok()) co_return ToNfsStat(attr.status());
   out->exp = dir.exp;
-  out->fh = FileHandle{dir.exp->id, attr->ino};
+  out->fh = FileHandle{dir.exp->id, attr->ino, attr->generation};
   out->attr = *attr;
   co_return Stat::kOk;
 }
@@ -113,6 +125,7 @@ AttrLimits Limits(const OpContext& ctx) {
   l.lease_seconds = o.lease_seconds;
   l.max_read = o.max_read;
   l.max_write = o.max_write;
+  l.handle_key = o.handle_key;
   return l;
 }
 

@@ -31,8 +31,11 @@ struct Object {
 
 inline NfsServer& Server(OpContext& ctx) { return *ctx.server; }
 
-// Resolves `fh`: STALE when its export is gone or the object vanished.
+// Resolves `fh`: STALE when its export is gone, the object vanished, or the inode number now
+// belongs to another incarnation (generation mismatch).
 Awaitable<Stat> Resolve(OpContext& ctx, const FileHandle& fh, Object* out);
+// Resolves an export's root (reached from the pseudo-fs), with its current generation.
+Awaitable<Stat> ResolveExportRoot(OpContext& ctx, const vfs::Export& exp, Object* out);
 // Resolves the current filehandle (NOFILEHANDLE if none).
 Awaitable<Stat> ResolveCurrent(OpContext& ctx, Object* out);
 // The object `name` in directory `dir` (crossing from the pseudo root into an export).

@@ -68,7 +68,7 @@ Awaitable<Stat> ListPseudo(OpContext& ctx, const ReadDirArgs& args, EntryWriter&
   for (const auto& e : entries) {
     Object obj;
     xdr::Encoder fattr;
-    Stat s = co_await Resolve(ctx, FileHandle{e.exp->id, e.exp->fs->RootInode()}, &obj);
+    Stat s = co_await ResolveExportRoot(ctx, *e.exp, &obj);
     vfs::FsStats stats;
     AttrTarget target;
     if (s == Stat::kOk) {
@@ -101,7 +101,7 @@ Awaitable<Stat> ListExportDir(OpContext& ctx, const Object& dir, const ReadDirAr
   *eof = page.eof;
   for (const auto& e : page.entries) {
     AttrTarget target = proto;
-    target.fh = FileHandle{dir.exp->id, e.attr.ino};
+    target.fh = FileHandle{dir.exp->id, e.attr.ino, e.attr.generation};
     target.attr = e.attr;
     target.mounted_on_fileid = 0;
     xdr::Encoder fattr;

@@ -32,13 +32,13 @@ Stat CheckLookupDir(const Object& dir) {
 
 // PUTROOTFH: RFC 7530 §16.22, RFC 8881 §18.21.
 Awaitable<Stat> OpPutRootFh(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
-  SetCurrent(ctx, FileHandle{0, kPseudoRootIno});
+  SetCurrent(ctx, FileHandle{0, kPseudoRootIno, 0});
   co_return Stat::kOk;
 }
 
 // PUTPUBFH: RFC 7530 §16.21, RFC 8881 §18.20. The public fh is the pseudo root.
 Awaitable<Stat> OpPutPubFh(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
-  SetCurrent(ctx, FileHandle{0, kPseudoRootIno});
+  SetCurrent(ctx, FileHandle{0, kPseudoRootIno, 0});
   co_return Stat::kOk;
 }
 
@@ -46,8 +46,13 @@ Awaitable<Stat> OpPutPubFh(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res
 Awaitable<Stat> OpPutFh(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   ByteView wire;
   if (!args.ReadOpaque(kNfs4FhSize, &wire)) co_return Stat::kBadXdr;
-  auto fh = FileHandle::Decode(wire);
-  if (!fh) co_return Stat::kBadHandle;
+  auto decoded = Server(ctx).options().handle_key.Decode(wire);
+  if (!decoded.fh) {
+    // A well-formed handle we did not mint under our key is not "ours any more": STALE, which
+    // lets clients fall back to looking the path up again.
+    co_return decoded.error == HandleKey::DecodeError::kForged ? Stat::kStale : Stat::kBadHandle;
+  }
+  const auto& fh = decoded.fh;
   if (!fh->IsPseudo() && !Server(ctx).exports().FindById(fh->export_id)) co_return Stat::kStale;
   SetCurrent(ctx, *fh);
   co_return Stat::kOk;
@@ -56,7 +61,7 @@ Awaitable<Stat> OpPutFh(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
 // GETFH: RFC 7530 §16.8, RFC 8881 §18.8.
 Awaitable<Stat> OpGetFh(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
-  res.WriteOpaque(ctx.current_fh->Encode());
+  res.WriteOpaque(Server(ctx).options().handle_key.Encode(*ctx.current_fh));
   co_return Stat::kOk;
 }
 

@@ -22,6 +22,9 @@ bool ValidBucketName(std::string_view b) {
 }  // namespace
 
 std::string DefaultStateDir() {
+  if (const char* env = std::getenv("BUCKETFS_STATE_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
   if (geteuid() == 0) return "/var/lib/bucketfs";
   if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && *xdg != '\0') {
     return std::string(xdg) + "/bucketfs";

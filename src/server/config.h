@@ -44,8 +44,8 @@ struct ServeConfig {
   std::string log_level = "info";
 };
 
-// /var/lib/bucketfs when running as root, else $XDG_STATE_HOME/bucketfs or
-// ~/.local/state/bucketfs.
+// $BUCKETFS_STATE_DIR if set; else /var/lib/bucketfs when running as root, else
+// $XDG_STATE_HOME/bucketfs or ~/.local/state/bucketfs.
 std::string DefaultStateDir();
 
 // Parses "HOST:PORT" (HOST may be empty for 127.0.0.1).

@@ -7,6 +7,8 @@
 
 #include "base/log.h"
 #include "gateway/object_fs.h"
+#include "meta/async_meta_store.h"
+#include "meta/sqlite_meta_store.h"
 #include "nfs/nfs_server.h"
 #include "objstore/credentials.h"
 #include "objstore/local_store.h"
@@ -67,8 +69,18 @@ Status GatewayServer::CheckBuckets(
   return result;
 }
 
+Status GatewayServer::OpenState() {
+  if (config_.state_dir.empty()) config_.state_dir = DefaultStateDir();
+  BFS_ASSIGN_OR_RETURN(state_dir_, StateDir::Open(config_.state_dir));
+  BFS_ASSIGN_OR_RETURN(auto store, meta::SqliteMetaStore::Open(state_dir_->MetaDbPath()));
+  meta_ = std::make_shared<meta::AsyncMetaStore>(std::shared_ptr<meta::MetaStore>(std::move(store)),
+                                                 blocking_);
+  return Status::Ok();
+}
+
 Status GatewayServer::Start() {
   if (config_.exports.empty()) return InvalidArgumentError("no bucket to export (--bucket)");
+  BFS_RETURN_IF_ERROR(OpenState());
   std::vector<std::shared_ptr<objstore::ObjectStore>> stores;
   for (const ExportConfig& e : config_.exports) {
     BFS_ASSIGN_OR_RETURN(auto store, MakeStore(e));
@@ -78,14 +90,32 @@ Status GatewayServer::Start() {
 
   for (std::size_t i = 0; i < stores.size(); ++i) {
     const ExportConfig& e = config_.exports[i];
+    const uint32_t export_id = ExportIdFor(e.name);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (ExportIdFor(config_.exports[j].name) == export_id) {
+        return InvalidArgumentError("export names /" + e.name + " and /" + config_.exports[j].name +
+                                    " hash to the same export id; rename one of them");
+      }
+    }
+    BFS_ASSIGN_OR_RETURN(meta::ExportState state,
+                         meta_->store().OpenExport(export_id, e.name, e.bucket, e.prefix));
+    if (state.reset) {
+      BFS_LOG_WARN(
+          "export /{} now serves bucket '{}' prefix '{}': its previous namespace is "
+          "forgotten (clients' old handles below the root go stale)",
+          e.name, e.bucket, e.prefix);
+    }
     gateway::ObjectFsOptions opts;
+    opts.meta = meta_;
+    opts.export_id = export_id;
+    opts.export_state = state;
     opts.prefix = e.prefix;
     opts.metadata_ttl =
         std::chrono::milliseconds(static_cast<int64_t>(config_.metadata_ttl_seconds * 1000));
     opts.default_uid = config_.default_uid;
     opts.default_gid = config_.default_gid;
     vfs::Export x;
-    x.id = static_cast<uint32_t>(i + 1);
+    x.id = export_id;
     x.name = e.name;
     x.fs = std::make_shared<gateway::ObjectFileSystem>(stores[i], opts);
     BFS_RETURN_IF_ERROR(exports_.Add(std::move(x)));
@@ -93,6 +123,7 @@ Status GatewayServer::Start() {
 
   nfs::NfsOptions nfs_opts;
   nfs_opts.lease_seconds = config_.lease_seconds;
+  nfs_opts.handle_key = nfs::HandleKey(state_dir_->handle_key());
   nfs_ = std::make_shared<nfs::NfsServer>(io_.get_executor(), exports_, nfs_opts);
   rpc_ = std::make_unique<rpc::Server>(io_.get_executor(), rpc::ServerOptions{});
   rpc_->AddProgram(nfs_->program());
@@ -107,6 +138,8 @@ Status GatewayServer::Start() {
     Stop();
   });
 
+  BFS_LOG_INFO("state in {} (metadata store boot generation {})", state_dir_->path(),
+               meta_->BootGeneration());
   for (const ExportConfig& e : config_.exports) {
     std::string source = config_.local_dir.empty()
                              ? "s3://" + e.bucket + "/" + e.prefix

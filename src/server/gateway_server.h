@@ -15,10 +15,14 @@
 #include "base/async.h"
 #include "base/status.h"
 #include "server/config.h"
+#include "server/state_dir.h"
 #include "vfs/exports.h"
 
 namespace bucketfs::objstore {
 class ObjectStore;
+}
+namespace bucketfs::meta {
+class AsyncMetaStore;
 }
 namespace bucketfs::nfs {
 class NfsServer;
@@ -50,10 +54,14 @@ class GatewayServer {
  private:
   Result<std::shared_ptr<objstore::ObjectStore>> MakeStore(const ExportConfig& e);
   Status CheckBuckets(const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores);
+  // Locks the state directory and opens the metadata store in it.
+  Status OpenState();
 
   ServeConfig config_;
   asio::io_context io_;
   BlockingPool blocking_;
+  std::unique_ptr<StateDir> state_dir_;
+  std::shared_ptr<meta::AsyncMetaStore> meta_;  // after blocking_: its reads run there
   vfs::ExportTable exports_;
   std::shared_ptr<nfs::NfsServer> nfs_;
   std::unique_ptr<rpc::Server> rpc_;

@@ -31,6 +31,9 @@ struct Timespec {
 
 struct Attr {
   InodeId ino = 0;
+  // Distinguishes incarnations of an inode number; a file handle names (ino, generation), and a
+  // handle whose generation differs from the inode's current one is stale.
+  uint32_t generation = 0;
   FileType type = FileType::kRegular;
   uint32_t mode = 0;  // permission bits only (07777), the type is `type`
   uint32_t uid = 0;

@@ -121,7 +121,8 @@ def main():
             f.write("hello\n")
         port = free_port()
         proc = subprocess.Popen([binary, "serve", "--local-dir", os.path.join(tmp, "data"),
-                                 "--bucket", "demo", "--listen", f"127.0.0.1:{port}"])
+                                 "--bucket", "demo", "--listen", f"127.0.0.1:{port}",
+                                 "--state-dir", os.path.join(tmp, "state")])
         try:
             deadline = time.time() + 20
             while time.time() < deadline:

@@ -7,6 +7,8 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-e
 
 BFS_PIDS=()
 BFS_TMP=$(mktemp -d)
+# A gateway started without --state-dir keeps its state here, never in the user's home.
+export BUCKETFS_STATE_DIR=$BFS_TMP/default-state
 bfs_cleanup() {
   local pid
   for pid in "${BFS_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -38,11 +40,13 @@ start_moto() {
   MOTO_URL=http://127.0.0.1:$MOTO_PORT
 }
 
-# start_bucketfs ARGS...: runs `bucketfs serve ARGS --listen 127.0.0.1:PORT`, sets NFS_PORT and
-# BFS_PID.
+# start_bucketfs ARGS...: runs `bucketfs serve ARGS --listen 127.0.0.1:PORT --state-dir DIR`, sets
+# NFS_PORT and BFS_PID. DIR is $BFS_STATE_DIR (default $BFS_TMP/state): a restarted gateway that
+# keeps it keeps its clients' file handles. NFS_PORT is reused when already set (a restart).
 start_bucketfs() {
-  NFS_PORT=$(free_port)
-  "$BUCKETFS" serve "$@" --listen "127.0.0.1:$NFS_PORT" >>"$BFS_TMP/bucketfs.log" 2>&1 &
+  NFS_PORT=${NFS_PORT:-$(free_port)}
+  "$BUCKETFS" serve "$@" --listen "127.0.0.1:$NFS_PORT" \
+    --state-dir "${BFS_STATE_DIR:-$BFS_TMP/state}" >>"$BFS_TMP/bucketfs.log" 2>&1 &
   BFS_PID=$!
   BFS_PIDS+=("$BFS_PID")
   if ! wait_port "$NFS_PORT" 30; then cat "$BFS_TMP/bucketfs.log" >&2; exit 1; fi
