@@ -14,8 +14,19 @@
 #include "objstore/local_store.h"
 #include "objstore/s3_store.h"
 #include "rpc/server.h"
+#include "server/admin_server.h"
+#include "server/json.h"
 
 namespace bucketfs::server {
+namespace {
+
+// Where an export's objects come from, for people: s3://BUCKET/PREFIX or LOCAL_DIR/BUCKET/PREFIX.
+std::string SourceOf(const ServeConfig& config, const ExportConfig& e) {
+  return config.local_dir.empty() ? "s3://" + e.bucket + "/" + e.prefix
+                                  : config.local_dir + "/" + e.bucket + "/" + e.prefix;
+}
+
+}  // namespace
 
 GatewayServer::GatewayServer(ServeConfig config)
     : config_(std::move(config)), io_(config_.io_threads), blocking_(config_.blocking_threads) {}
@@ -117,7 +128,9 @@ Status GatewayServer::Start() {
     vfs::Export x;
     x.id = export_id;
     x.name = e.name;
-    x.fs = std::make_shared<gateway::ObjectFileSystem>(stores[i], opts);
+    auto fs = std::make_shared<gateway::ObjectFileSystem>(stores[i], opts);
+    filesystems_[e.name] = fs;
+    x.fs = std::move(fs);
     BFS_RETURN_IF_ERROR(exports_.Add(std::move(x)));
   }
 
@@ -128,6 +141,14 @@ Status GatewayServer::Start() {
   rpc_ = std::make_unique<rpc::Server>(io_.get_executor(), rpc::ServerOptions{});
   rpc_->AddProgram(nfs_->program());
   BFS_RETURN_IF_ERROR(rpc_->Listen(config_.listen_host, config_.listen_port));
+  started_ = std::chrono::steady_clock::now();
+  if (config_.admin_socket.empty()) config_.admin_socket = config_.state_dir + "/admin.sock";
+  AdminHandlers admin_handlers;
+  admin_handlers.status_json = [this] { return StatusJson(); };
+  admin_handlers.refresh = [this](std::string path) { return Refresh(std::move(path)); };
+  admin_ = std::make_unique<AdminServer>(io_.get_executor(), config_.admin_socket,
+                                         std::move(admin_handlers));
+  BFS_RETURN_IF_ERROR(admin_->Start());
   rpc_->Start();
   nfs_->Start();
 
@@ -141,10 +162,7 @@ Status GatewayServer::Start() {
   BFS_LOG_INFO("state in {} (metadata store boot generation {})", state_dir_->path(),
                meta_->BootGeneration());
   for (const ExportConfig& e : config_.exports) {
-    std::string source = config_.local_dir.empty()
-                             ? "s3://" + e.bucket + "/" + e.prefix
-                             : config_.local_dir + "/" + e.bucket + "/" + e.prefix;
-    BFS_LOG_INFO("exporting {} as /{}", source, e.name);
+    BFS_LOG_INFO("exporting {} as /{}", SourceOf(config_, e), e.name);
   }
   std::string port_opt =
       config_.listen_port == 2049 ? "" : ",port=" + std::to_string(config_.listen_port);
@@ -169,10 +187,59 @@ void GatewayServer::Stop() {
     if (signals_) signals_->cancel();
     if (nfs_) nfs_->Stop();
     if (rpc_) rpc_->Stop();
+    if (admin_) admin_->Stop();
     io_.stop();
   });
 }
 
 uint16_t GatewayServer::port() const { return rpc_ ? rpc_->port() : 0; }
+
+Awaitable<Status> GatewayServer::Refresh(std::string path) {
+  if (path.empty() || path[0] != '/') {
+    co_return InvalidArgumentError("'" + path + "' is not a path of the form /EXPORT/PATH");
+  }
+  const std::size_t slash = path.find('/', 1);
+  const std::string name = path.substr(1, slash == std::string::npos ? slash : slash - 1);
+  const std::string rest = slash == std::string::npos ? "" : path.substr(slash + 1);
+  if (name.empty()) {
+    co_return InvalidArgumentError("'" + path + "' names no export; give /EXPORT/PATH");
+  }
+  for (std::size_t pos = 0; pos <= rest.size();) {
+    const std::size_t end = std::min(rest.find('/', pos), rest.size());
+    const std::string_view component = std::string_view(rest).substr(pos, end - pos);
+    if (component == "." || component == "..") {
+      co_return InvalidArgumentError("'" + path + "': '.' and '..' are not allowed in the path");
+    }
+    pos = end + 1;
+  }
+  auto it = filesystems_.find(name);
+  if (it == filesystems_.end()) co_return NotFoundError("no export named " + name);
+  Status s = co_await it->second->Refresh(rest);
+  co_return s.ok() ? s : s.WithContext(path);
+}
+
+std::string GatewayServer::StatusJson() const {
+  const std::string& host = config_.listen_host;
+  const bool ipv6 = host.find(':') != std::string::npos;
+  const std::string listen = (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port());
+  const auto uptime = std::chrono::steady_clock::now() - started_;
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("version").String(BUCKETFS_VERSION);
+  w.Key("listen").String(listen);
+  w.Key("exports").BeginArray();
+  for (const ExportConfig& e : config_.exports) {
+    w.BeginObject();
+    w.Key("name").String(e.name);
+    w.Key("bucket").String(e.bucket);
+    w.Key("prefix").String(e.prefix);
+    w.Key("source").String(SourceOf(config_, e));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("uptime_seconds").Int(std::chrono::duration_cast<std::chrono::seconds>(uptime).count());
+  w.EndObject();
+  return w.str();
+}
 
 }  // namespace bucketfs::server

@@ -1,14 +1,19 @@
 // GatewayServer: the composition root. Builds every layer from a ServeConfig — object stores,
-// gateway file systems, the export table, the NFSv4 server, the RPC listener — runs them on an
-// io_context with a pool of I/O threads plus a BlockingPool for disk work, and stops them.
+// gateway file systems, the export table, the NFSv4 server, the RPC listener, the local admin
+// endpoint — runs them on an io_context with a pool of I/O threads plus a BlockingPool for disk
+// work, and stops them.
 //
 // Ownership: GatewayServer owns everything it builds. Thread-safety: Start() and Run() are called
-// from the main thread; Stop() from any thread or a signal handler context via asio signals.
+// from the main thread; Stop() from any thread or a signal handler context via asio signals;
+// Refresh() and StatusJson() from any thread once Start() succeeded.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,6 +29,9 @@ class ObjectStore;
 namespace bucketfs::meta {
 class AsyncMetaStore;
 }
+namespace bucketfs::gateway {
+class ObjectFileSystem;
+}
 namespace bucketfs::nfs {
 class NfsServer;
 }
@@ -32,6 +40,8 @@ class Server;
 }
 
 namespace bucketfs::server {
+
+class AdminServer;
 
 class GatewayServer {
  public:
@@ -51,6 +61,13 @@ class GatewayServer {
   uint16_t port() const;
   const ServeConfig& config() const { return config_; }
 
+  // Forces revalidation of `path`, "/EXPORT" or "/EXPORT/rel/path", against the object store
+  // (see ObjectFileSystem::Refresh). kNotFound for an unknown export or a missing path,
+  // kInvalidArgument for a path that is not of that form.
+  Awaitable<Status> Refresh(std::string path);
+  // The admin endpoint's GET /v1/status document: version, listen address, exports, uptime.
+  std::string StatusJson() const;
+
  private:
   Result<std::shared_ptr<objstore::ObjectStore>> MakeStore(const ExportConfig& e);
   Status CheckBuckets(const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores);
@@ -63,8 +80,12 @@ class GatewayServer {
   std::unique_ptr<StateDir> state_dir_;
   std::shared_ptr<meta::AsyncMetaStore> meta_;  // after blocking_: its reads run there
   vfs::ExportTable exports_;
+  // Export name → its file system, for Refresh(); filled by Start(), read-only afterwards.
+  std::map<std::string, std::shared_ptr<gateway::ObjectFileSystem>> filesystems_;
+  std::chrono::steady_clock::time_point started_;
   std::shared_ptr<nfs::NfsServer> nfs_;
   std::unique_ptr<rpc::Server> rpc_;
+  std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<asio::signal_set> signals_;
   std::vector<std::thread> threads_;
 };
