@@ -1,11 +1,15 @@
-// bucketfs: the command-line entry point. `bucketfs serve ...` runs the gateway in the foreground.
+// bucketfs: the command-line entry point. `bucketfs serve ...` runs the gateway in the foreground;
+// `bucketfs status` and `bucketfs refresh PATH` talk to a running gateway through its admin socket.
 // Every failure is printed as one line "bucketfs: error: <cause>" with a non-zero exit status.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cinttypes>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "base/log.h"
+#include "cli/admin_client.h"
 #include "server/config.h"
 #include "server/gateway_server.h"
 
@@ -42,6 +46,9 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
                     "Directory for the metadata database (inode numbers, file-handle key); keep it "
                     "across restarts so clients' file handles stay valid (default: " +
                         server::DefaultStateDir() + ")");
+  serve->add_option("--admin-socket", f.config.admin_socket,
+                    "Unix socket of the local admin endpoint used by `bucketfs status` and "
+                    "`bucketfs refresh` (default: STATE_DIR/admin.sock)");
   serve->add_option("--listen", f.listen, "NFS listen address HOST:PORT")->capture_default_str();
   serve
       ->add_option("--metadata-ttl", f.config.metadata_ttl_seconds,
@@ -85,6 +92,90 @@ int Serve(ServeFlags& f) {
   return 0;
 }
 
+// Options shared by the commands that talk to a running gateway.
+struct AdminFlags {
+  std::string admin_socket;
+  std::string state_dir;
+  std::string path;  // refresh's PATH
+};
+
+void AddAdminOptions(CLI::App* cmd, AdminFlags& f) {
+  cmd->add_option("--admin-socket", f.admin_socket,
+                  "Admin socket of the gateway (default: STATE_DIR/admin.sock)");
+  cmd->add_option(
+      "--state-dir", f.state_dir,
+      "State directory the gateway was started with (default: " + server::DefaultStateDir() + ")");
+}
+
+void AddAdminCommands(CLI::App& app, AdminFlags& status, AdminFlags& refresh) {
+  CLI::App* st = app.add_subcommand(
+      "status", "Show what a running gateway serves: exports, listen address, uptime");
+  AddAdminOptions(st, status);
+  CLI::App* rf = app.add_subcommand(
+      "refresh",
+      "Make a running gateway revalidate a file or directory against the bucket now, instead of "
+      "waiting for --metadata-ttl (e.g. after writing to the bucket with another tool)");
+  rf->add_option("PATH", refresh.path, "/EXPORT/PATH: the file or directory (/EXPORT: its root)")
+      ->required();
+  AddAdminOptions(rf, refresh);
+}
+
+std::string AdminSocketPath(const AdminFlags& f) {
+  if (!f.admin_socket.empty()) return f.admin_socket;
+  return (f.state_dir.empty() ? server::DefaultStateDir() : f.state_dir) + "/admin.sock";
+}
+
+// "45s", "3m 05s", "2h 03m 04s", "3d 04h 05m".
+std::string FormatDuration(int64_t seconds) {
+  char buf[64];
+  const int64_t d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
+                s = seconds % 60;
+  if (d > 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRId64 "d %02" PRId64 "h %02" PRId64 "m", d, h, m);
+  } else if (h > 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRId64 "h %02" PRId64 "m %02" PRId64 "s", h, m, s);
+  } else if (m > 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRId64 "m %02" PRId64 "s", m, s);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%" PRId64 "s", s);
+  }
+  return buf;
+}
+
+int ShowStatus(const AdminFlags& f) {
+  auto reply = cli::CallAdmin(AdminSocketPath(f), "GET", "/v1/status");
+  if (!reply.ok()) return Fail(reply.status());
+  const server::JsonValue& st = reply->body;
+  const server::JsonValue* uptime = st.Find("uptime_seconds");
+  std::printf("bucketfs %s serving NFSv4 on %s, up %s\n", st.GetString("version", "?").c_str(),
+              st.GetString("listen", "?").c_str(),
+              uptime && uptime->is_number()
+                  ? FormatDuration(static_cast<int64_t>(uptime->number())).c_str()
+                  : "?");
+  const server::JsonValue* exports = st.Find("exports");
+  const std::size_t n = exports && exports->is_array() ? exports->items().size() : 0;
+  std::printf("%zu export%s:\n", n, n == 1 ? "" : "s");
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    width = std::max(width, exports->items()[i].GetString("name").size() + 1);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const server::JsonValue& e = exports->items()[i];
+    const std::string name = "/" + e.GetString("name");
+    std::printf("  %-*s  %s\n", static_cast<int>(width), name.c_str(),
+                e.GetString("source", "?").c_str());
+  }
+  return 0;
+}
+
+int Refresh(const AdminFlags& f) {
+  auto reply =
+      cli::CallAdmin(AdminSocketPath(f), "POST", "/v1/refresh?path=" + cli::QueryEscape(f.path));
+  if (!reply.ok()) return Fail(reply.status());
+  std::printf("refreshed %s\n", reply->body.GetString("refreshed", f.path).c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace bucketfs
 
@@ -93,11 +184,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   bucketfs::ServeFlags serve_flags;
   bucketfs::AddServeCommand(app, serve_flags);
+  bucketfs::AdminFlags status_flags;
+  bucketfs::AdminFlags refresh_flags;
+  bucketfs::AddAdminCommands(app, status_flags, refresh_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   if (app.got_subcommand("serve")) return bucketfs::Serve(serve_flags);
+  if (app.got_subcommand("status")) return bucketfs::ShowStatus(status_flags);
+  if (app.got_subcommand("refresh")) return bucketfs::Refresh(refresh_flags);
   return 1;
 }

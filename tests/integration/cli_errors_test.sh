@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
 # `bucketfs serve` refuses to start, with one line naming the cause and a non-zero exit status,
 # when the endpoint is wrong, the bucket is missing, the credentials are rejected or missing, or
-# the port is taken. Usage: cli_errors_test.sh BUCKETFS_BINARY
+# the port, state directory or admin socket is taken. `bucketfs status` and `bucketfs refresh`
+# report a missing gateway and failed refreshes the same way, and work against a running one.
+# Usage: cli_errors_test.sh BUCKETFS_BINARY
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 BUCKETFS=$1
 
-# expect_failure NAME PATTERN ARGS... — bucketfs must exit non-zero with one stderr line matching.
-expect_failure() {
+# expect_cli_failure NAME PATTERN ARGS... — `bucketfs ARGS` must exit non-zero with one stderr line
+# matching.
+expect_cli_failure() {
   local name=$1 pattern=$2
   shift 2
   local out rc=0
-  out=$(timeout 60 "$BUCKETFS" serve "$@" 2>&1 >/dev/null) || rc=$?
+  out=$(timeout 60 "$BUCKETFS" "$@" 2>&1 >/dev/null) || rc=$?
   echo "     $name: exit $rc: $out"
   check "$name" bash -c "[[ $rc -ne 0 && $rc -ne 124 && \$(wc -l <<<\"\$1\") -eq 1 ]] && grep -qE \"\$2\" <<<\"\$1\"" _ "$out" "$pattern"
+}
+
+# expect_failure NAME PATTERN ARGS... — `bucketfs serve ARGS` must fail that way.
+expect_failure() {
+  local name=$1 pattern=$2
+  shift 2
+  expect_cli_failure "$name" "$pattern" serve "$@"
+}
+
+# expect_output NAME PATTERN ARGS... — `bucketfs ARGS` must exit 0 with stdout matching.
+expect_output() {
+  local name=$1 pattern=$2
+  shift 2
+  local out rc=0
+  out=$(timeout 60 "$BUCKETFS" "$@" 2>&1) || rc=$?
+  echo "     $name: exit $rc: $out"
+  check "$name" bash -c "[[ $rc -eq 0 ]] && grep -qE \"\$2\" <<<\"\$1\"" _ "$out" "$pattern"
 }
 
 start_moto
@@ -49,6 +69,80 @@ expect_failure "port in use" "127.0.0.1:$NFS_PORT is already in use" \
   --bucket present --endpoint "$MOTO_URL" --region us-east-1 --listen "127.0.0.1:$NFS_PORT"
 expect_failure "bad export spec" "not a valid bucket name" \
   --bucket "bad bucket" --endpoint "$MOTO_URL"
+
+# --- The admin endpoint: `bucketfs status` and `bucketfs refresh` -------------------------------
+kill "$BFS_PID"
+wait "$BFS_PID" 2>/dev/null || true
+STATE=$BFS_TMP/state
+SOCK=$STATE/admin.sock
+check "a stopped gateway removes its admin socket" test ! -e "$SOCK"
+expect_cli_failure "status without a gateway" \
+  "^bucketfs: error: cannot reach the gateway at $SOCK \(is .bucketfs serve. running\?\): No such file or directory$" \
+  status --state-dir "$STATE"
+expect_cli_failure "refresh without a gateway" "cannot reach the gateway at $BFS_TMP/other.sock" \
+  refresh /demo/x --admin-socket "$BFS_TMP/other.sock"
+
+# wait_socket PATH — until the gateway's admin socket exists (it is bound right after the NFS port).
+wait_socket() {
+  local deadline=$((SECONDS + 10))
+  until [[ -S $1 ]]; do
+    ((SECONDS < deadline)) || { echo "no admin socket at $1" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+mkdir -p "$BFS_TMP/local/demo/dir"
+echo hello >"$BFS_TMP/local/demo/dir/file.txt"
+unset NFS_PORT
+start_bucketfs --bucket demo --bucket sub=demo:dir --local-dir "$BFS_TMP/local"
+wait_socket "$SOCK"
+check "the admin socket is owner-only" test "$(stat -c %a "$SOCK")" = 600
+expect_output "status lists the exports" \
+  "^  /demo +$BFS_TMP/local/demo/\$" status --state-dir "$STATE"
+expect_output "status shows the listen address" "on 127.0.0.1:$NFS_PORT, up " \
+  status --state-dir "$STATE"
+expect_output "status through --admin-socket" "^  /sub +$BFS_TMP/local/demo/dir/\$" \
+  status --admin-socket "$SOCK"
+expect_output "refresh of a file" "^refreshed /demo/dir/file.txt\$" \
+  refresh /demo/dir/file.txt --state-dir "$STATE"
+expect_output "refresh of an export root" "^refreshed /sub\$" refresh /sub --state-dir "$STATE"
+echo new >"$BFS_TMP/local/demo/dir/new file.txt"
+expect_output "refresh finds an object written behind the gateway" \
+  "^refreshed /demo/dir/new file.txt\$" refresh "/demo/dir/new file.txt" --state-dir "$STATE"
+expect_cli_failure "refresh of an unknown export" \
+  "^bucketfs: error: no export named nosuchexport$" \
+  refresh /nosuchexport/x --state-dir "$STATE"
+expect_cli_failure "refresh of a missing path" \
+  "^bucketfs: error: /demo/dir/missing.txt: no such file or directory in the bucket" \
+  refresh /demo/dir/missing.txt --state-dir "$STATE"
+expect_cli_failure "refresh of a path without an export" "is not a path of the form /EXPORT/PATH" \
+  refresh demo/dir --state-dir "$STATE"
+
+# A second gateway on the same state directory stops at its lock; on another state directory but
+# the same admin socket, at the socket. Either way the first one keeps serving.
+expect_failure "second gateway, same state directory" \
+  "state directory $STATE is in use by another running bucketfs gateway" \
+  --bucket demo --local-dir "$BFS_TMP/local" --listen "127.0.0.1:$(free_port)" --state-dir "$STATE"
+expect_failure "second gateway, same admin socket" \
+  "^bucketfs: error: another gateway is already serving admin socket $SOCK$" \
+  --bucket demo --local-dir "$BFS_TMP/local" --listen "127.0.0.1:$(free_port)" \
+  --state-dir "$BFS_TMP/state2" --admin-socket "$SOCK"
+expect_output "the first gateway still answers" "^refreshed /demo\$" \
+  refresh /demo --state-dir "$STATE"
+
+# A killed gateway leaves its socket file behind: the CLI says nobody answers, and the next
+# gateway replaces the stale file.
+{
+  kill -9 "$BFS_PID"
+  wait "$BFS_PID" || true
+} 2>/dev/null  # no "Killed" notice
+check "a killed gateway leaves a stale socket" test -S "$SOCK"
+expect_cli_failure "status with a stale socket" \
+  "cannot reach the gateway at $SOCK \(is .bucketfs serve. running\?\): Connection refused$" \
+  status --state-dir "$STATE"
+start_bucketfs --bucket demo --local-dir "$BFS_TMP/local"
+wait_socket "$SOCK"
+expect_output "a restarted gateway replaces a stale socket" "^  /demo " status --state-dir "$STATE"
 
 echo "$CHECKS_FAILED checks failed"
 exit $((CHECKS_FAILED > 0))
