@@ -317,6 +317,33 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
   return std::shared_ptr<const DirSnapshot>(std::move(snap));
 }
 
+std::vector<DirSnapshot::Child> InodeTable::AddStreamed(vfs::InodeId dir,
+                                                        std::vector<ListedEntry> entries,
+                                                        SteadyTime now) {
+  std::lock_guard lock(mu_);
+  std::vector<DirSnapshot::Child> out;
+  Node* node = FindLocked(dir);
+  if (node == nullptr) return out;
+  const std::string prefix = node->rec.key;
+  meta::Batch unused = NewBatch();  // next_ino is persisted with the complete listing
+  out.reserve(entries.size());
+  for (auto& e : entries) {
+    std::string key =
+        e.is_directory ? ChildDirPrefix(prefix, e.name) : ChildFileKey(prefix, e.name);
+    vfs::InodeId ino = FindOrCreateLocked(key, e.is_directory, unused);
+    InodeRecord& rec = nodes_.at(ino).rec;
+    rec.parent = dir;
+    rec.name = e.name;
+    if (e.is_directory) {
+      rec.stale = false;
+    } else {
+      UpdateFileLocked(rec, e.info, now);
+    }
+    out.push_back({std::move(e.name), ino});
+  }
+  return out;
+}
+
 void InodeTable::ApplyHead(vfs::InodeId ino, const objstore::ObjectInfo& info, SteadyTime now) {
   std::lock_guard lock(mu_);
   Node* node = FindLocked(ino);

@@ -109,6 +109,11 @@ class InodeTable {
   // (nothing listed below it at all); kNotFound/kNotDir for a bad inode.
   Result<std::shared_ptr<const DirSnapshot>> ApplyListing(vfs::InodeId dir, DirListing listing,
                                                           SteadyTime now);
+  // Gives inodes to entries of `dir` released while its first listing is still loading
+  // (streaming READDIR). Nothing is persisted here; the complete listing, applied with
+  // ApplyListing when the last page arrived, persists them.
+  std::vector<DirSnapshot::Child> AddStreamed(vfs::InodeId dir, std::vector<ListedEntry> entries,
+                                              SteadyTime now);
   // Records a HEAD of a file's object or a directory's marker object.
   void ApplyHead(vfs::InodeId ino, const objstore::ObjectInfo& info, SteadyTime now);
   // Records that a directory has no marker object (HEAD said NotFound).

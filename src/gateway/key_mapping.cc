@@ -34,8 +34,57 @@ std::string_view NameCheckText(NameCheck check) {
 }
 
 void ListingClassifier::AddPage(const objstore::ListPage& page) {
-  for (const auto& info : page.objects) AddObject(info);
-  for (const auto& cp : page.common_prefixes) AddPrefix(cp);
+  for (const auto& info : page.objects) {
+    AddObject(info);
+    NoteKey(info.key);
+  }
+  for (const auto& cp : page.common_prefixes) {
+    AddPrefix(cp);
+    NoteKey(cp);
+  }
+}
+
+void ListingClassifier::NoteKey(const std::string& key) {
+  if (key > max_key_) max_key_ = key;
+}
+
+bool ListingClassifier::DirCannotArrive(std::string_view name) const {
+  std::string key = prefix_;
+  key.append(name);
+  key.push_back('/');
+  return key <= max_key_;
+}
+
+bool ListingClassifier::IsFinal(std::string_view name, bool is_file) const {
+  if (is_file && !DirCannotArrive(name)) return false;
+  for (std::size_t i = 1; i < name.size(); ++i) {
+    if (static_cast<unsigned char>(name[i]) < '/' && !DirCannotArrive(name.substr(0, i))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<ListedEntry> ListingClassifier::TakeFinal() {
+  std::vector<ListedEntry> out;
+  auto f = any_released_ ? files_.upper_bound(released_) : files_.begin();
+  auto d = any_released_ ? dirs_.upper_bound(released_) : dirs_.begin();
+  while (f != files_.end() || d != dirs_.end()) {
+    bool take_file = d == dirs_.end() || (f != files_.end() && f->first < d->first);
+    const std::string& name = take_file ? f->first : d->first;
+    if (!IsFinal(name, take_file)) break;
+    if (take_file) {
+      out.push_back({name, false, f->second});
+      ++f;
+    } else {
+      if (f != files_.end() && f->first == d->first) ++f;  // hidden by the directory
+      out.push_back({name, true, {}});
+      ++d;
+    }
+    released_ = name;
+    any_released_ = true;
+  }
+  return out;
 }
 
 void ListingClassifier::AddObject(const objstore::ObjectInfo& info) {

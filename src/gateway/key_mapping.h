@@ -85,6 +85,11 @@ class ListingClassifier {
   explicit ListingClassifier(std::string dir_prefix) : prefix_(std::move(dir_prefix)) {}
 
   void AddPage(const objstore::ListPage& page);
+  // Entries no later page can precede or hide, in final order (that of Finish()), each returned
+  // once. Later pages only carry keys greater than those seen, so an entry n is final once no
+  // directory whose name is n (hiding a file n) or a prefix of n followed by a byte below '/'
+  // (sorting before n) can still arrive. Lets READDIR serve a huge directory while it loads.
+  std::vector<ListedEntry> TakeFinal();
   // Number of entries collected so far (before the file-vs-prefix rule).
   std::size_t size() const { return files_.size() + dirs_.size(); }
   DirListing Finish() &&;
@@ -92,8 +97,15 @@ class ListingClassifier {
  private:
   void AddObject(const objstore::ObjectInfo& info);
   void AddPrefix(const std::string& common_prefix);
+  void NoteKey(const std::string& key);
+  // No directory named `name` can arrive in a later page.
+  bool DirCannotArrive(std::string_view name) const;
+  bool IsFinal(std::string_view name, bool is_file) const;
 
   std::string prefix_;
+  std::string max_key_;   // greatest key or common prefix seen
+  std::string released_;  // last name TakeFinal returned
+  bool any_released_ = false;
   std::map<std::string, objstore::ObjectInfo> files_;
   std::map<std::string, bool> dirs_;  // name → present
   std::optional<objstore::ObjectInfo> marker_;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -199,6 +202,91 @@ TEST(ToTimespecTest, Conversion) {
   vfs::Timespec t = ToTimespec(tp);
   EXPECT_EQ(t.sec, 1);
   EXPECT_EQ(t.nsec, 500000000u);
+}
+
+}  // namespace
+}  // namespace bucketfs::gateway
+
+namespace bucketfs::gateway {
+namespace {
+
+objstore::ListPage Page(std::vector<std::string> keys, std::vector<std::string> prefixes) {
+  objstore::ListPage p;
+  for (auto& k : keys) {
+    objstore::ObjectInfo i;
+    i.key = std::move(k);
+    p.objects.push_back(std::move(i));
+  }
+  p.common_prefixes = std::move(prefixes);
+  return p;
+}
+
+std::vector<std::string> Names(const std::vector<ListedEntry>& v) {
+  std::vector<std::string> out;
+  for (const auto& e : v) out.push_back(e.name + (e.is_directory ? "/" : ""));
+  return out;
+}
+
+TEST(ListingClassifierTest, TakeFinalReleasesOnlyWhatLaterPagesCannotChange) {
+  ListingClassifier c("p/");
+  // S3 order: "p/a" < "p/a-b" < "p/a/" (a prefix) < "p/b". File "a" is hidden by directory "a",
+  // and directory "a" sorts (by name) before "a-b" although its key comes later.
+  c.AddPage(Page({"p/a", "p/a-b"}, {}));
+  EXPECT_TRUE(c.TakeFinal().empty());
+  c.AddPage(Page({"p/b"}, {"p/a/"}));
+  EXPECT_EQ(Names(c.TakeFinal()), (std::vector<std::string>{"a/", "a-b"}));
+  EXPECT_TRUE(c.TakeFinal().empty());  // "b" could still become a directory
+  c.AddPage(Page({"p/c"}, {}));
+  EXPECT_EQ(Names(c.TakeFinal()), (std::vector<std::string>{"b"}));
+  DirListing all = std::move(c).Finish();
+  EXPECT_EQ(Names(all.entries), (std::vector<std::string>{"a/", "a-b", "b", "c"}));
+}
+
+TEST(ListingClassifierTest, StreamedEntriesAreAlwaysAPrefixOfTheFinalListing) {
+  // Random names over a small alphabet that mixes bytes below and above '/', split into pages in
+  // S3 key order: whatever TakeFinal releases must be a prefix of Finish()'s entries.
+  std::mt19937 rng(42);
+  const std::string alphabet = "a-./0b";
+  for (int round = 0; round < 200; ++round) {
+    std::set<std::string> keys;
+    for (int i = 0; i < 30; ++i) {
+      std::string name;
+      int len = 1 + static_cast<int>(rng() % 4);
+      for (int j = 0; j < len; ++j) name.push_back(alphabet[rng() % alphabet.size()]);
+      keys.insert("d/" + name);
+    }
+    // What ListObjectsV2(prefix "d/", delimiter "/") returns, in key order.
+    std::vector<std::pair<std::string, bool>> items;  // key, is_prefix
+    std::set<std::string> seen_prefixes;
+    for (const auto& k : keys) {
+      auto slash = k.find('/', 2);
+      if (slash == std::string::npos) {
+        items.push_back({k, false});
+      } else if (seen_prefixes.insert(k.substr(0, slash + 1)).second) {
+        items.push_back({k.substr(0, slash + 1), true});
+      }
+    }
+    std::sort(items.begin(), items.end());
+    ListingClassifier c("d/");
+    std::vector<std::string> streamed;
+    for (std::size_t i = 0; i < items.size(); i += 3) {
+      objstore::ListPage p;
+      for (std::size_t j = i; j < std::min(items.size(), i + 3); ++j) {
+        if (items[j].second) {
+          p.common_prefixes.push_back(items[j].first);
+        } else {
+          objstore::ObjectInfo o;
+          o.key = items[j].first;
+          p.objects.push_back(o);
+        }
+      }
+      c.AddPage(p);
+      for (auto& n : Names(c.TakeFinal())) streamed.push_back(n);
+    }
+    auto final_names = Names(std::move(c).Finish().entries);
+    ASSERT_LE(streamed.size(), final_names.size());
+    EXPECT_TRUE(std::equal(streamed.begin(), streamed.end(), final_names.begin())) << round;
+  }
 }
 
 }  // namespace

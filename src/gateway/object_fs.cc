@@ -1,6 +1,9 @@
 #include "gateway/object_fs.h"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <utility>
 
 #include "base/log.h"
@@ -100,7 +103,7 @@ Result<InodeRecord> ObjectFileSystem::GetRecord(vfs::InodeId ino) const {
 
 // ---- Directory listings ----
 
-Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::InodeId dir) {
+Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::CachedListing(vfs::InodeId dir) {
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(dir));
   if (!rec.is_dir) co_return Status(ErrorCode::kNotDir, rec.key);
   auto snap = table_.Listing(dir);
@@ -110,7 +113,26 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::Inode
     if (contents) table_.AdoptListing(dir, *contents, Now());
     snap = table_.Listing(dir);
   }
+  co_return snap;
+}
+
+Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::InodeId dir) {
+  BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await CachedListing(dir));
   if (snap && IsFresh(snap->loaded_at)) co_return snap;
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
+  if (!snap) {
+    // First listing: join (or start) the stream that READDIR may already be serving from.
+    auto stream = StartOrJoinStream(dir, rec.key, co_await asio::this_coro::executor);
+    co_await WaitStream(*stream, SIZE_MAX);
+    Status status;
+    {
+      std::lock_guard lock(stream->mu);
+      status = stream->status;
+    }
+    if (!status.ok()) co_return status;
+    snap = table_.Listing(dir);
+    if (snap) co_return snap;
+  }
   // A named lambda capturing a frame local: GCC 12 mishandles lambda temporaries with non-trivial
   // captures inside co_await expressions.
   auto work = [this, dir, &rec] { return ListAndApply(dir, rec.key, false); };
@@ -123,12 +145,13 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::ListAndApply(vfs::
   // A load that finished just before this one was started is good enough.
   auto snap = table_.Listing(dir);
   if (!force && snap && IsFresh(snap->loaded_at)) co_return snap;
-  BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAll(prefix));
+  BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAll(prefix, {}));
   NoteHidden(listing);
   co_return table_.ApplyListing(dir, std::move(listing), Now());
 }
 
-Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(const std::string& prefix) {
+Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(
+    const std::string& prefix, const std::function<void(ListingClassifier&)>& on_page) {
   ListingClassifier classifier(prefix);
   objstore::ListRequest req;
   req.prefix = prefix;
@@ -146,6 +169,7 @@ Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(const std::string& prefi
                        "directory s3://" + store_->bucket() + "/" + prefix + " has more than " +
                            std::to_string(options_.max_dir_entries) + " entries (max_dir_entries)");
     }
+    if (on_page) on_page(classifier);
     if (page->next_continuation_token.empty()) break;
     if (page->next_continuation_token == req.continuation_token) {
       co_return ProtocolError("listing s3://" + store_->bucket() + "/" + prefix +
@@ -154,6 +178,70 @@ Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(const std::string& prefi
     req.continuation_token = std::move(page->next_continuation_token);
   }
   co_return std::move(classifier).Finish();
+}
+
+std::shared_ptr<ObjectFileSystem::DirStream> ObjectFileSystem::StartOrJoinStream(
+    vfs::InodeId dir, const std::string& prefix, const asio::any_io_executor& ex) {
+  std::shared_ptr<DirStream> stream;
+  {
+    std::lock_guard lock(streams_mu_);
+    auto [it, inserted] = streams_.try_emplace(dir);
+    if (!inserted) return it->second;
+    it->second = stream = std::make_shared<DirStream>();
+  }
+  // Spawned outside streams_mu_: co_spawn may start RunStream inline, and it takes the lock.
+  asio::co_spawn(ex, RunStream(dir, prefix, stream), asio::detached);
+  return stream;
+}
+
+Awaitable<void> ObjectFileSystem::RunStream(vfs::InodeId dir, std::string prefix,
+                                            std::shared_ptr<DirStream> stream) {
+  auto on_page = [this, dir, &stream](ListingClassifier& classifier) {
+    std::vector<ListedEntry> final_entries = classifier.TakeFinal();
+    if (final_entries.empty()) return;
+    Publish(*stream, table_.AddStreamed(dir, std::move(final_entries), Now()), nullptr);
+  };
+  auto listing = co_await ListAll(prefix, on_page);
+  Status status;
+  if (listing.ok()) {
+    NoteHidden(*listing);
+    auto applied = table_.ApplyListing(dir, std::move(listing).value(), Now());
+    if (!applied.ok()) status = applied.status();
+  } else {
+    status = listing.status();
+  }
+  {
+    std::lock_guard lock(streams_mu_);
+    streams_.erase(dir);
+  }
+  Publish(*stream, {}, &status);
+}
+
+void ObjectFileSystem::Publish(DirStream& stream, std::vector<DirSnapshot::Child> more,
+                               const Status* end) {
+  std::shared_ptr<AsyncLatch<bool>> fired;
+  {
+    std::lock_guard lock(stream.mu);
+    for (auto& c : more) stream.children.push_back(std::move(c));
+    if (end != nullptr) {
+      stream.done = true;
+      stream.status = *end;
+    }
+    fired = std::exchange(stream.progress, std::make_shared<AsyncLatch<bool>>());
+  }
+  fired->Set(true);
+}
+
+Awaitable<void> ObjectFileSystem::WaitStream(DirStream& stream, std::size_t want) {
+  for (;;) {
+    std::shared_ptr<AsyncLatch<bool>> latch;
+    {
+      std::lock_guard lock(stream.mu);
+      if (stream.done || stream.children.size() >= want) co_return;
+      latch = stream.progress;
+    }
+    co_await latch->Wait();
+  }
 }
 
 void ObjectFileSystem::NoteHidden(const DirListing& listing) {
@@ -278,28 +366,63 @@ Awaitable<Result<vfs::Attr>> ObjectFileSystem::Parent(vfs::InodeId dir) {
   co_return co_await GetAttr(rec.parent);
 }
 
-Awaitable<Result<vfs::DirPage>> ObjectFileSystem::ReadDir(vfs::InodeId dir, uint64_t cookie,
-                                                          std::size_t max_entries) {
-  BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(dir));
+Result<vfs::DirPage> ObjectFileSystem::MakePage(const std::vector<DirSnapshot::Child>& children,
+                                                std::size_t start, std::size_t max_entries,
+                                                uint64_t verifier, bool complete) const {
   vfs::DirPage page;
-  page.verifier = snap->verifier;
-  const std::size_t total = snap->children.size();
-  // The entry at index i carries cookie kFirstCookie + i; reading resumes after it.
-  std::size_t start =
-      cookie < kFirstCookie ? 0 : static_cast<std::size_t>(std::min<uint64_t>(cookie - 2, total));
+  page.verifier = verifier;
+  const std::size_t total = children.size();
+  start = std::min(start, total);
   std::size_t end = std::min(total, start + std::max<std::size_t>(max_entries, 1));
   std::vector<vfs::InodeId> inos;
   inos.reserve(end - start);
-  for (std::size_t i = start; i < end; ++i) inos.push_back(snap->children[i].ino);
+  for (std::size_t i = start; i < end; ++i) inos.push_back(children[i].ino);
   std::vector<InodeRecord> recs = table_.GetMany(inos);
-  if (recs.size() != inos.size()) co_return InternalError("directory entry without an inode");
+  if (recs.size() != inos.size()) return InternalError("directory entry without an inode");
   page.entries.reserve(recs.size());
   for (std::size_t i = 0; i < recs.size(); ++i) {
-    page.entries.push_back(
-        {snap->children[start + i].name, ToAttr(recs[i]), kFirstCookie + start + i});
+    page.entries.push_back({children[start + i].name, ToAttr(recs[i]), kFirstCookie + start + i});
   }
-  page.eof = end == total;
-  co_return page;
+  page.eof = complete && end == total;
+  return page;
+}
+
+Awaitable<Result<vfs::DirPage>> ObjectFileSystem::ReadDir(vfs::InodeId dir, uint64_t cookie,
+                                                          std::size_t max_entries) {
+  // The entry at index i carries cookie kFirstCookie + i; reading resumes after it.
+  const std::size_t start =
+      cookie < kFirstCookie ? 0
+                            : static_cast<std::size_t>(std::min<uint64_t>(cookie - 2, SIZE_MAX));
+  const std::size_t want = std::max<std::size_t>(max_entries, 1);
+  BFS_CO_ASSIGN_OR_RETURN(auto cached, co_await CachedListing(dir));
+  if (!cached) {
+    // Never listed: serve entries as the first listing's pages arrive (a huge directory's first
+    // entries reach the client long before its last LIST page). The cookie verifier is 0 until
+    // the listing is complete; the final order is the streamed order, so cookies stay valid.
+    BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
+    auto stream = StartOrJoinStream(dir, rec.key, co_await asio::this_coro::executor);
+    co_await WaitStream(*stream, start > SIZE_MAX - want ? SIZE_MAX : start + want);
+    std::vector<DirSnapshot::Child> part;
+    {
+      std::lock_guard lock(stream->mu);
+      if (stream->done && !stream->status.ok()) co_return stream->status;
+      if (!stream->done) {
+        std::size_t end = std::min(stream->children.size(), start + want);
+        for (std::size_t i = std::min(start, end); i < end; ++i) {
+          part.push_back(stream->children[i]);
+        }
+      }
+    }
+    if (!part.empty()) {
+      auto page = MakePage(part, 0, part.size(), 0, false);
+      if (page.ok()) {
+        for (auto& e : page->entries) e.cookie += start;
+      }
+      co_return page;
+    }
+  }
+  BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(dir));
+  co_return MakePage(snap->children, start, want, snap->verifier, true);
 }
 
 Awaitable<Result<vfs::Attr>> ObjectFileSystem::Open(vfs::InodeId ino) {

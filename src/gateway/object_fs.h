@@ -24,7 +24,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "gateway/inode_table.h"
 #include "gateway/key_mapping.h"
@@ -110,10 +112,38 @@ class ObjectFileSystem : public vfs::FileSystem {
   SteadyTime Now() const { return options_.clock(); }
   bool IsFresh(SteadyTime t) const { return Now() - t < options_.metadata_ttl; }
 
+  // A directory's first listing in progress: READDIR serves its entries as LIST pages arrive
+  // instead of waiting for the last page. Shared by the loader and its waiters.
+  struct DirStream {
+    std::mutex mu;
+    std::vector<DirSnapshot::Child> children;  // final entries so far, in listing order
+    bool done = false;
+    Status status;  // when done
+    // Set (and replaced by a fresh one) whenever children grows or the load ends.
+    std::shared_ptr<AsyncLatch<bool>> progress = std::make_shared<AsyncLatch<bool>>();
+  };
+
   // The listing of `dir`, loading it (coalesced) when absent or older than the TTL.
   Awaitable<SnapshotResult> LoadDir(vfs::InodeId dir);
+  // The listing the table holds for `dir` (adopting the persisted one after a restart), possibly
+  // expired; nullptr when the directory was never listed.
+  Awaitable<SnapshotResult> CachedListing(vfs::InodeId dir);
   Awaitable<SnapshotResult> ListAndApply(vfs::InodeId dir, std::string prefix, bool force);
-  Awaitable<Result<DirListing>> ListAll(const std::string& prefix);
+  // All pages of the listing of `prefix`; `on_page` (may be empty) sees the classifier after
+  // every page.
+  Awaitable<Result<DirListing>> ListAll(const std::string& prefix,
+                                        const std::function<void(ListingClassifier&)>& on_page);
+  // The stream loading `dir`'s first listing, started on `ex` unless one is running.
+  std::shared_ptr<DirStream> StartOrJoinStream(vfs::InodeId dir, const std::string& prefix,
+                                               const asio::any_io_executor& ex);
+  Awaitable<void> RunStream(vfs::InodeId dir, std::string prefix,
+                            std::shared_ptr<DirStream> stream);
+  // Until the stream holds at least `want` entries or has ended.
+  static Awaitable<void> WaitStream(DirStream& stream, std::size_t want);
+  static void Publish(DirStream& stream, std::vector<DirSnapshot::Child> more, const Status* end);
+  // One READDIR page of `children` from index `start`.
+  Result<vfs::DirPage> MakePage(const std::vector<DirSnapshot::Child>& children, std::size_t start,
+                                std::size_t max_entries, uint64_t verifier, bool complete) const;
   // The inode's record, HEADing first when its metadata is unknown or (when `revalidate`) older
   // than the TTL. Concurrent HEADs of one inode are coalesced.
   Awaitable<Result<InodeRecord>> Current(vfs::InodeId ino, bool revalidate);
@@ -148,6 +178,8 @@ class ObjectFileSystem : public vfs::FileSystem {
 
   std::atomic<uint64_t> lists_{0}, heads_count_{0}, gets_{0};
   std::atomic<uint64_t> hidden_invalid_{0}, hidden_shadowed_{0};
+  std::mutex streams_mu_;
+  std::unordered_map<vfs::InodeId, std::shared_ptr<DirStream>> streams_;
   std::mutex warned_mu_;
   std::unordered_set<std::string> warned_keys_;  // bounded by kMaxWarnedKeys
 };

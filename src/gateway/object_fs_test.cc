@@ -595,6 +595,93 @@ TEST(FakeObjectStoreTest, ListSemantics) {
 namespace bucketfs::gateway {
 namespace {
 
+TEST_F(ObjectFsTest, FirstListingStreamsToReadDirBeforeTheLastPage) {
+  for (int i = 0; i < 100; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof(name), "big/k%03d", i);
+    store_->PutSync(name, "x");
+  }
+  store_->set_max_keys_cap(10);  // 10 LIST pages
+  store_->set_latency(2ms);
+  auto fs = MakeFs();
+  auto big = Path(*fs, "big");
+  ASSERT_TRUE(big.ok());
+  store_->ResetCounts();
+  uint64_t lists_when_first_page_served = 0;
+  std::vector<std::string> names;
+  uint64_t cookie = 0;
+  bool eof = false;
+  auto walk = [&]() -> Awaitable<void> {
+    while (!eof) {
+      auto page = co_await fs->ReadDir(big->ino, cookie, 7);
+      EXPECT_TRUE(page.ok());
+      if (!page.ok()) co_return;
+      if (names.empty()) lists_when_first_page_served = store_->count(Op::kList);
+      for (auto& e : page->entries) {
+        names.push_back(e.name);
+        cookie = e.cookie;
+      }
+      eof = page->eof;
+    }
+  };
+  asio::co_spawn(io_, walk(), asio::detached);
+  io_.restart();
+  io_.run();
+  EXPECT_LT(lists_when_first_page_served, 10u);  // served before the last page arrived
+  ASSERT_EQ(names.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof(name), "k%03d", i);
+    EXPECT_EQ(names[i], name);
+  }
+  EXPECT_EQ(store_->count(Op::kList), 10u);  // one LIST sequence for all the READDIRs
+  // Once complete, the same cookies address the same entries of the snapshot.
+  auto again = Run(fs->ReadDir(big->ino, 3 + 49, 1));
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->entries.size(), 1u);
+  EXPECT_EQ(again->entries[0].name, "k050");
+  EXPECT_NE(again->verifier, 0u);
+}
+
+TEST_F(ObjectFsTest, StreamedListingErrorReachesEveryReader) {
+  for (int i = 0; i < 30; ++i) store_->PutSync("d/k" + std::to_string(100 + i), "x");
+  store_->set_max_keys_cap(10);
+  auto fs = MakeFs();
+  auto d = Path(*fs, "d");
+  ASSERT_TRUE(d.ok());
+  store_->ResetCounts();
+  // The first LIST page arrives, the second fails.
+  store_->FailNext(Op::kList, Status::Ok(), 1);
+  store_->FailNext(Op::kList, UnavailableError("slow down"), 1);
+  store_->set_latency(std::chrono::milliseconds(5));
+  // Concurrent readers of one stream: the one served from the first page succeeds, the ones
+  // waiting for later entries see the error.
+  std::optional<Result<vfs::DirPage>> early, late1, late2;
+  auto read = [&](std::optional<Result<vfs::DirPage>>& out, std::size_t n) {
+    asio::co_spawn(
+        io_,
+        [&out, &fs, d, n]() -> Awaitable<void> { out.emplace(co_await fs->ReadDir(d->ino, 0, n)); },
+        asio::detached);
+  };
+  read(early, 5);
+  read(late1, 100);
+  read(late2, 25);
+  io_.restart();
+  io_.run();
+  ASSERT_TRUE(early && late1 && late2);
+  ASSERT_TRUE(early->ok()) << early->status().ToString();
+  EXPECT_EQ((*early)->entries.size(), 5u);
+  EXPECT_FALSE((*early)->eof);
+  EXPECT_EQ(late1->status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(late2->status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(store_->count(Op::kList), 2u);  // one stream for all three
+  // The error is not cached: a later READDIR starts a new listing.
+  auto retry = Run(fs->ReadDir(d->ino, 0, 100));
+  ASSERT_TRUE(retry.ok()) << retry.status().ToString();
+  EXPECT_EQ(retry->entries.size(), 30u);
+  EXPECT_TRUE(retry->eof);
+}
+
 // The namespace persisted in a real SQLite metadata store across a simulated restart.
 class PersistentObjectFsTest : public ObjectFsTest {
  protected:
