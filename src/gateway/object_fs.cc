@@ -57,7 +57,10 @@ ObjectFileSystem::ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store,
                                    ObjectFsOptions options)
     : store_(std::move(store)),
       options_(std::move(options)),
-      mount_time_(ToTimespec(std::chrono::system_clock::now())),
+      mount_time_(ToTimespec(options_.export_state.created_at_ms != 0
+                                 ? std::chrono::system_clock::time_point(std::chrono::milliseconds(
+                                       options_.export_state.created_at_ms))
+                                 : std::chrono::system_clock::now())),
       table_(NormalizeExportPrefix(options_.prefix), TableOptions(options_)) {
   options_.prefix = NormalizeExportPrefix(options_.prefix);
   if (!options_.clock) options_.clock = [] { return std::chrono::steady_clock::now(); };

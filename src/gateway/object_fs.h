@@ -171,7 +171,9 @@ class ObjectFileSystem : public vfs::FileSystem {
 
   std::shared_ptr<objstore::ObjectStore> store_;
   ObjectFsOptions options_;
-  vfs::Timespec mount_time_;  // mtime of directories without a marker
+  // mtime of directories without a marker: when the export's namespace began (persisted, so it
+  // survives restarts), or this process's start without a metadata store.
+  vfs::Timespec mount_time_;
   InodeTable table_;
   SingleFlight<vfs::InodeId, SnapshotResult> dir_loads_;
   SingleFlight<vfs::InodeId, Result<InodeRecord>> heads_;

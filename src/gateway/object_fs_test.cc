@@ -753,6 +753,9 @@ TEST_F(PersistentObjectFsTest, HandlesAndListingsSurviveARestart) {
   auto parent = Run(p.fs->Parent(b->ino));
   ASSERT_TRUE(parent.ok());
   EXPECT_EQ(parent->ino, a.ino);
+  // "a" has no marker object: its mtime is the export's start, the same after the restart.
+  EXPECT_EQ(parent->mtime.sec, a.mtime.sec);
+  EXPECT_EQ(parent->mtime.nsec, a.mtime.nsec);
   // The listing of "a" was persisted and is still within its TTL: served without a LIST.
   auto names = ReadAllNames(*p.fs, a.ino);
   EXPECT_EQ(names, (std::vector<std::string>{"b", "top.txt"}));

@@ -98,6 +98,8 @@ struct Batch {
 struct ExportState {
   InodeId next_ino = kRootIno + 1;  // first inode number never handed out
   bool reset = false;  // the export's bucket or prefix changed: its namespace was forgotten
+  // Wall-clock ms when this namespace began (first start, or the last reset); 0 when unknown.
+  int64_t created_at_ms = 0;
 };
 
 // A pending S3 mutation (write path: uploads, renames, deletes), applied in id order.

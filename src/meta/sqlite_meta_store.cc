@@ -77,6 +77,11 @@ constexpr const char* kMigrations[] = {
       created_at_ms INTEGER NOT NULL
     );
     )sql",
+    // 1 → 2: when each export's namespace began (the mtime of directories without a marker, so
+    // that it does not change when the gateway restarts). Existing exports start now.
+    R"sql(
+    ALTER TABLE exports ADD COLUMN created_at_ms INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == kSchemaVersion);
@@ -329,12 +334,23 @@ Result<ExportState> SqliteMetaStore::OpenExport(uint32_t export_id, const std::s
                                                 const std::string& bucket,
                                                 const std::string& prefix) {
   std::lock_guard lock(mu_);
-  Stmt get(db_, "SELECT name, bucket, prefix, next_ino FROM exports WHERE export_id = ?1");
+  Stmt get(
+      db_,
+      "SELECT name, bucket, prefix, next_ino, created_at_ms FROM exports WHERE export_id = ?1");
   BFS_RETURN_IF_ERROR(get.Prepared());
   BFS_ASSIGN_OR_RETURN(bool row, get.Bind(1, export_id).Step());
   ExportState state;
-  if (row && get.Str(1) == bucket && get.Str(2) == prefix) {
+  if (row && get.Str(1) == bucket && get.Str(2) == prefix && get.Int(4) != 0) {
     state.next_ino = static_cast<InodeId>(get.Int(3));
+    state.created_at_ms = get.Int(4);
+    return state;
+  }
+  state.created_at_ms = WallMs();
+  if (row && get.Str(1) == bucket && get.Str(2) == prefix) {
+    // Migrated from schema 1: keep the namespace, record its start.
+    state.next_ino = static_cast<InodeId>(get.Int(3));
+    Stmt set(db_, "UPDATE exports SET created_at_ms = ?2 WHERE export_id = ?1");
+    BFS_RETURN_IF_ERROR(set.Bind(1, export_id).Bind(2, state.created_at_ms).Run());
     return state;
   }
   // New export, or the same name now pointing elsewhere: start its namespace afresh. Inode
@@ -354,14 +370,16 @@ Result<ExportState> SqliteMetaStore::OpenExport(uint32_t export_id, const std::s
   }
   if (s.ok()) {
     Stmt put(db_,
-             "INSERT INTO exports (export_id, name, bucket, prefix, next_ino) "
-             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (export_id) DO UPDATE SET "
-             "name = excluded.name, bucket = excluded.bucket, prefix = excluded.prefix");
+             "INSERT INTO exports (export_id, name, bucket, prefix, next_ino, created_at_ms) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (export_id) DO UPDATE SET "
+             "name = excluded.name, bucket = excluded.bucket, prefix = excluded.prefix, "
+             "created_at_ms = excluded.created_at_ms");
     s = put.Bind(1, export_id)
             .BindText(2, name)
             .BindText(3, bucket)
             .BindBlob(4, prefix)
             .Bind(5, static_cast<int64_t>(state.next_ino))
+            .Bind(6, state.created_at_ms)
             .Run();
   }
   if (!s.ok()) {

@@ -25,7 +25,7 @@ struct sqlite3;
 
 namespace bucketfs::meta {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 class SqliteMetaStore : public MetaStore {
  public:

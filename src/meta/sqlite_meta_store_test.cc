@@ -146,6 +146,52 @@ TEST_F(SqliteMetaStoreTest, ExportPointedElsewhereForgetsItsNamespaceButNotItsNu
   EXPECT_FALSE(row->has_value());
 }
 
+TEST_F(SqliteMetaStoreTest, ExportStartTimeIsKeptAcrossReopen) {
+  int64_t created = 0;
+  {
+    auto store = OpenOrDie();
+    auto st = store->OpenExport(1, "x", "b", "");
+    ASSERT_TRUE(st.ok());
+    created = st->created_at_ms;
+    EXPECT_GT(created, 0);
+  }
+  auto store = OpenOrDie();
+  auto st = store->OpenExport(1, "x", "b", "");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->created_at_ms, created);
+}
+
+// A database written by schema 1 (before exports had a start time) is migrated in place: its
+// namespace is kept and the export gets a start time.
+TEST_F(SqliteMetaStoreTest, SchemaOneIsMigratedKeepingTheNamespace) {
+  {
+    auto store = OpenOrDie();
+    ASSERT_TRUE(store->OpenExport(1, "x", "b", "").ok());
+    Batch b;
+    b.export_id = 1;
+    b.upserts.push_back(File(2, 1, "a", "a"));
+    b.next_ino = 10;
+    ASSERT_TRUE(store->Commit(b).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE exports DROP COLUMN created_at_ms; PRAGMA user_version=1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto store = OpenOrDie();
+  ASSERT_TRUE(store);
+  auto st = store->OpenExport(1, "x", "b", "");
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_FALSE(st->reset);
+  EXPECT_EQ(st->next_ino, 10u);
+  EXPECT_GT(st->created_at_ms, 0);
+  auto row = store->GetInode(1, 2);
+  ASSERT_TRUE(row.ok());
+  EXPECT_TRUE(row->has_value());
+}
+
 TEST_F(SqliteMetaStoreTest, DamagedFileIsMovedAsideAndRebuilt) {
   fs::create_directories(fs::path(path_).parent_path());
   {
