@@ -92,7 +92,8 @@ timeout "${KCLIENT_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -m "${KCLIENT_ME
   -append "console=ttyS0 quiet panic=-1" \
   -netdev "user,id=n0,ipv6=off,restrict=on,guestfwd=tcp:$server:2049-cmd:/bin/busybox nc 127.0.0.1 $port,hostfwd=tcp:127.0.0.1:$cbport-:$cbport" \
   -device virtio-net-pci,netdev=n0,romfile= </dev/null 2>&1 |
-  tr -d '\r' | sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | tee "$work/console.log" | grep -v '^c*$'
+  stdbuf -oL tr -d '\r' | sed -u -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | tee "$work/console.log" |
+  grep --line-buffered -v '^c*$'  # line-buffered: callers may follow the console as it happens
 qemu_rc=${PIPESTATUS[0]}
 set -e
 if [[ $qemu_rc == 124 ]]; then
