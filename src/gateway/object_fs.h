@@ -30,7 +30,7 @@
 
 #include "gateway/inode_table.h"
 #include "gateway/key_mapping.h"
-#include "gateway/single_flight.h"
+#include "base/single_flight.h"
 #include "meta/async_meta_store.h"
 #include "objstore/object_store.h"
 #include "vfs/vfs.h"

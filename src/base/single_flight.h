@@ -17,7 +17,7 @@
 
 #include "base/async.h"
 
-namespace bucketfs::gateway {
+namespace bucketfs {
 
 // A one-shot value that many coroutines can await. Set() once; Wait() before or after Set()
 // yields a copy of the value.
@@ -116,4 +116,4 @@ class SingleFlight {
   std::unordered_map<Key, std::shared_ptr<AsyncLatch<T>>, Hash> in_flight_;
 };
 
-}  // namespace bucketfs::gateway
+}  // namespace bucketfs
