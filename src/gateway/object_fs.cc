@@ -61,7 +61,8 @@ ObjectFileSystem::ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store,
                                  ? std::chrono::system_clock::time_point(std::chrono::milliseconds(
                                        options_.export_state.created_at_ms))
                                  : std::chrono::system_clock::now())),
-      table_(NormalizeExportPrefix(options_.prefix), TableOptions(options_)) {
+      table_(NormalizeExportPrefix(options_.prefix), TableOptions(options_)),
+      read_ahead_(ReadAheadFor(options_)) {
   options_.prefix = NormalizeExportPrefix(options_.prefix);
   if (!options_.clock) options_.clock = [] { return std::chrono::steady_clock::now(); };
   options_.list_page_size = std::clamp(options_.list_page_size, 1, 1000);
@@ -69,6 +70,12 @@ ObjectFileSystem::ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store,
 }
 
 ObjectFileSystem::~ObjectFileSystem() = default;
+
+ReadAheadOptions ObjectFileSystem::ReadAheadFor(const ObjectFsOptions& options) {
+  ReadAheadOptions r = options.read_ahead;
+  if (options.cache) r.block_size = options.cache->options().block_size;
+  return r;
+}
 
 InodeTableOptions ObjectFileSystem::TableOptions(const ObjectFsOptions& options) {
   InodeTableOptions t;
@@ -442,6 +449,7 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadOnce(const InodeRecord&
     co_return out;
   }
   uint64_t len = std::min<uint64_t>(count, rec.size - offset);
+  if (options_.cache) co_return co_await ReadCached(rec, offset, len);
   objstore::GetOptions opts;
   opts.range = objstore::ByteRange{offset, len};
   opts.if_match = rec.etag;
@@ -450,6 +458,66 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadOnce(const InodeRecord&
   if (got.data.size() > len) got.data.resize(len);
   out.data = std::move(got.data);
   out.eof = offset + out.data.size() >= rec.size;
+  co_return out;
+}
+
+cache::BlockKey ObjectFileSystem::BlockKeyFor(const InodeRecord& rec, uint64_t index) const {
+  return cache::BlockKey{store_->bucket(), rec.key, rec.etag, index};
+}
+
+cache::Fetch ObjectFileSystem::BlockFetcher(const InodeRecord& rec, uint64_t index) {
+  const uint64_t bs = options_.cache->options().block_size;
+  const uint64_t offset = index * bs;
+  const uint64_t len = std::min(bs, rec.size - offset);
+  // Not a coroutine itself: the coroutine's parameters are copies, so nothing dangles.
+  return [this, key = rec.key, etag = rec.etag, offset, len] {
+    return FetchBlock(key, etag, offset, len);
+  };
+}
+
+Awaitable<Result<Bytes>> ObjectFileSystem::FetchBlock(std::string key, std::string etag,
+                                                      uint64_t offset, uint64_t len) {
+  objstore::GetOptions opts;
+  opts.range = objstore::ByteRange{offset, len};
+  opts.if_match = std::move(etag);
+  ++gets_;
+  BFS_CO_ASSIGN_OR_RETURN(objstore::GetResult got, co_await store_->Get(key, opts));
+  if (got.data.size() > len) got.data.resize(len);
+  if (got.data.size() < len) {
+    // Shorter than the size we know: the object changed under the same ETag's nose.
+    co_return Status(ErrorCode::kStale, "short read of s3://" + store_->bucket() + "/" + key);
+  }
+  co_return std::move(got.data);
+}
+
+Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadCached(const InodeRecord& rec,
+                                                                uint64_t offset, uint64_t len) {
+  cache::BlockCache& cache = *options_.cache;
+  const uint64_t bs = cache.options().block_size;
+  const uint64_t first = offset / bs;
+  const uint64_t last = (offset + len - 1) / bs;
+  auto ex = co_await asio::this_coro::executor;
+  // The later blocks of a READ spanning several load in parallel with the first.
+  for (uint64_t b = first + 1; b <= last; ++b)
+    cache.Prefetch(BlockKeyFor(rec, b), BlockFetcher(rec, b), ex);
+  vfs::ReadResult out;
+  out.data.reserve(len);
+  for (uint64_t b = first; b <= last; ++b) {
+    BFS_CO_ASSIGN_OR_RETURN(cache::BlockRef block,
+                            co_await cache.Get(BlockKeyFor(rec, b), BlockFetcher(rec, b)));
+    const uint64_t block_start = b * bs;
+    const uint64_t from = std::max(offset, block_start) - block_start;
+    const uint64_t to = std::min<uint64_t>(offset + len - block_start, block->data.size());
+    if (from >= to) break;  // the object is shorter than we knew (stale size): return what exists
+    out.data.insert(out.data.end(), block->data.begin() + from, block->data.begin() + to);
+  }
+  out.eof = offset + out.data.size() >= rec.size;
+  ReadAheadPlan plan = read_ahead_.OnRead(rec.ino, offset, len, rec.size);
+  // Blocks the cache refuses (cached, in flight, or over its in-flight share) are skipped; a
+  // skipped block is fetched by the READ that needs it.
+  for (uint64_t b = plan.first; b < plan.first + plan.count; ++b) {
+    cache.Prefetch(BlockKeyFor(rec, b), BlockFetcher(rec, b), ex);
+  }
   co_return out;
 }
 
@@ -463,6 +531,7 @@ Awaitable<Result<ObjectFileSystem::ReadOutcome>> ObjectFileSystem::ReadRetrying(
     co_return result.status().WithContext("GET s3://" + store_->bucket() + "/" + rec.key);
   }
   // Replaced (If-Match failed) or deleted behind our back: refresh and retry once.
+  read_ahead_.Forget(rec.ino);
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord fresh, co_await HeadAndApply(rec.ino, true));
   result = co_await ReadOnce(fresh, offset, count);
   if (result.ok()) co_return ReadOutcome{std::move(result).value(), fresh.etag};

@@ -13,6 +13,11 @@
 // Open() revalidates (close-to-open); Read() always sends If-Match with the known ETag, so bytes
 // of two versions are never mixed: on a mismatch the inode is refreshed and the read retried once.
 //
+// Reads: with options.cache, READ is served from the shared block cache (blocks keyed by bucket,
+// key, ETag and index; one ranged GET per missing block, shared by all concurrent readers), and
+// sequential readers get read-ahead (gateway/read_ahead.h): the blocks ahead of them are fetched
+// in parallel in the background. Without a cache every READ is one ranged GET.
+//
 // Ownership: shares the ObjectStore. Thread-safety: all methods may be called concurrently from
 // any coroutines; no lock is held across a co_await.
 #pragma once
@@ -28,9 +33,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/single_flight.h"
+#include "cache/block_cache.h"
 #include "gateway/inode_table.h"
 #include "gateway/key_mapping.h"
-#include "base/single_flight.h"
+#include "gateway/read_ahead.h"
 #include "meta/async_meta_store.h"
 #include "objstore/object_store.h"
 #include "vfs/vfs.h"
@@ -62,6 +69,10 @@ struct ObjectFsOptions {
   std::shared_ptr<meta::AsyncMetaStore> meta;
   uint32_t export_id = 0;
   meta::ExportState export_state;
+  // The shared block cache (may serve several exports). Null: READ goes straight to the store.
+  std::shared_ptr<cache::BlockCache> cache;
+  // Read-ahead for sequential readers (used with a cache; block_size is taken from the cache).
+  ReadAheadOptions read_ahead;
 };
 
 // Counters, for tests and metrics. Monotonic.
@@ -158,6 +169,15 @@ class ObjectFileSystem : public vfs::FileSystem {
     vfs::ReadResult result;
     std::string etag;  // the ETag the bytes belong to
   };
+  // ReadOnce through the block cache: the blocks covering the range, the later ones prefetched
+  // in parallel, then the read-ahead plan started in the background.
+  Awaitable<Result<vfs::ReadResult>> ReadCached(const InodeRecord& rec, uint64_t offset,
+                                                uint64_t len);
+  // The cache's name for block `index` of the object's current version, and how to fetch it.
+  cache::BlockKey BlockKeyFor(const InodeRecord& rec, uint64_t index) const;
+  cache::Fetch BlockFetcher(const InodeRecord& rec, uint64_t index);
+  Awaitable<Result<Bytes>> FetchBlock(std::string key, std::string etag, uint64_t offset,
+                                      uint64_t len);
   // ReadOnce, and on a replaced/deleted object one HEAD and one retry.
   Awaitable<Result<ReadOutcome>> ReadRetrying(InodeRecord rec, uint64_t offset, uint32_t count);
 
@@ -166,6 +186,7 @@ class ObjectFileSystem : public vfs::FileSystem {
   // (after a restart). kStale when neither knows it.
   Awaitable<Result<InodeRecord>> LoadRecord(vfs::InodeId ino);
   static InodeTableOptions TableOptions(const ObjectFsOptions& options);
+  static ReadAheadOptions ReadAheadFor(const ObjectFsOptions& options);
   vfs::Attr ToAttr(const InodeRecord& rec) const;
   void NoteHidden(const DirListing& listing);
 
@@ -177,6 +198,7 @@ class ObjectFileSystem : public vfs::FileSystem {
   InodeTable table_;
   SingleFlight<vfs::InodeId, SnapshotResult> dir_loads_;
   SingleFlight<vfs::InodeId, Result<InodeRecord>> heads_;
+  ReadAhead read_ahead_;
 
   std::atomic<uint64_t> lists_{0}, heads_count_{0}, gets_{0};
   std::atomic<uint64_t> hidden_invalid_{0}, hidden_shadowed_{0};
