@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/log.h"
@@ -25,6 +26,9 @@ struct ServeFlags {
   server::ServeConfig config;
   std::vector<std::string> buckets;
   std::string listen = "127.0.0.1:2049";
+  std::string cache_memory = "1G";
+  std::string cache_disk = "10G";
+  std::string cache_block = "4M";
 };
 
 void AddServeCommand(CLI::App& app, ServeFlags& f) {
@@ -56,6 +60,28 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
                    "against S3 (changes made by other writers appear within this time)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  serve
+      ->add_option("--cache-memory", f.cache_memory,
+                   "Memory for the shared block cache, including fetches in flight (e.g. 512M, 4G)")
+      ->capture_default_str();
+  serve->add_option("--cache-dir", f.config.cache_dir,
+                    "Directory of the block cache's disk tier, reused after a restart (default: "
+                    "STATE_DIR/cache)");
+  serve
+      ->add_option("--cache-disk-size", f.cache_disk,
+                   "Disk space for the block cache (0 disables the disk tier)")
+      ->capture_default_str();
+  serve
+      ->add_option("--cache-block-size", f.cache_block,
+                   "Block size of the cache and of S3 range GETs (64K to 64M)")
+      ->capture_default_str();
+  serve->add_option("--cache-policy", f.config.cache_policy, "Cache eviction policy: s3fifo or lru")
+      ->capture_default_str();
+  serve
+      ->add_option("--read-ahead", f.config.read_ahead_blocks,
+                   "Most blocks fetched ahead of a sequential reader (0 disables read-ahead)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   serve->add_option("--uid", f.config.default_uid, "Owner of objects that carry no x-amz-meta-uid")
       ->capture_default_str();
   serve->add_option("--gid", f.config.default_gid, "Group of objects that carry no x-amz-meta-gid")
@@ -74,6 +100,14 @@ Status BuildConfig(ServeFlags& f) {
   BFS_RETURN_IF_ERROR(server::ParseListen(f.listen, &f.config.listen_host, &f.config.listen_port));
   if (f.config.state_dir.empty()) f.config.state_dir = server::DefaultStateDir();
   if (f.config.admin_socket.empty()) f.config.admin_socket = f.config.state_dir + "/admin.sock";
+  for (auto [flag, text, out] :
+       {std::tuple{"--cache-memory", &f.cache_memory, &f.config.cache_memory_bytes},
+        std::tuple{"--cache-disk-size", &f.cache_disk, &f.config.cache_disk_bytes},
+        std::tuple{"--cache-block-size", &f.cache_block, &f.config.cache_block_size}}) {
+    auto size = server::ParseSize(*text);
+    if (!size.ok()) return size.status().WithContext(flag);
+    *out = *size;
+  }
   for (const std::string& b : f.buckets) {
     BFS_ASSIGN_OR_RETURN(server::ExportConfig e, server::ParseExport(b));
     f.config.exports.push_back(std::move(e));

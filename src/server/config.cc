@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <string>
@@ -33,6 +34,37 @@ std::string DefaultStateDir() {
     return std::string(home) + "/.local/state/bucketfs";
   }
   return "bucketfs-state";
+}
+
+Result<uint64_t> ParseSize(std::string_view text) {
+  const std::string original(text);
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data()) {
+    return InvalidArgumentError("'" + original + "' is not a size (e.g. 512M, 4MiB, 10G)");
+  }
+  std::string unit(end, text.data() + text.size());
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();  // "MB", "MIB" → "M", "MI"
+  if (unit.size() == 2 && unit.back() == 'I') unit.pop_back();
+  int shift = 0;
+  if (unit.empty() || unit == "B") {
+    shift = 0;
+  } else if (unit == "K") {
+    shift = 10;
+  } else if (unit == "M") {
+    shift = 20;
+  } else if (unit == "G") {
+    shift = 30;
+  } else if (unit == "T") {
+    shift = 40;
+  } else {
+    return InvalidArgumentError("'" + original + "': unknown size unit (use K, M, G or T)");
+  }
+  if (shift > 0 && value > (UINT64_MAX >> shift)) {
+    return InvalidArgumentError("'" + original + "' is too large");
+  }
+  return value << shift;
 }
 
 Status ParseListen(std::string_view text, std::string* host, uint16_t* port) {

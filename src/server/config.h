@@ -35,6 +35,17 @@ struct ServeConfig {
   // STATE_DIR/admin.sock.
   std::string admin_socket;
 
+  // Shared block cache. Memory tier: blocks plus fetches in flight stay within cache_memory_bytes.
+  // Disk tier under cache_dir (empty: STATE_DIR/cache), at most cache_disk_bytes (0: no disk
+  // tier); reused after a restart.
+  uint64_t cache_block_size = 4ull << 20;
+  uint64_t cache_memory_bytes = 1ull << 30;
+  std::string cache_dir;
+  uint64_t cache_disk_bytes = 10ull << 30;
+  std::string cache_policy = "s3fifo";
+  // Read-ahead window bound for sequential readers, in blocks (0 disables read-ahead).
+  uint32_t read_ahead_blocks = 16;
+
   double metadata_ttl_seconds = 5.0;
   uint32_t default_uid = 0;
   uint32_t default_gid = 0;
@@ -50,6 +61,10 @@ std::string DefaultStateDir();
 
 // Parses "HOST:PORT" (HOST may be empty for 127.0.0.1).
 Status ParseListen(std::string_view text, std::string* host, uint16_t* port);
+
+// Parses a byte size: a number with an optional suffix K, M, G, T (powers of 1024; "KiB",
+// "MiB", ... and "B" are accepted too), e.g. "512M", "4MiB", "10G", "0".
+Result<uint64_t> ParseSize(std::string_view text);
 
 // Parses "BUCKET" or "BUCKET:PREFIX" (the export is named after the bucket) or
 // "NAME=BUCKET[:PREFIX]". Normalises the prefix to end in "/".

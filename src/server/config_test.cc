@@ -5,6 +5,22 @@
 namespace bucketfs::server {
 namespace {
 
+TEST(ConfigTest, ParseSize) {
+  EXPECT_EQ(*ParseSize("0"), 0u);
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_EQ(*ParseSize("512K"), 512u << 10);
+  EXPECT_EQ(*ParseSize("4M"), 4u << 20);
+  EXPECT_EQ(*ParseSize("4MiB"), 4u << 20);
+  EXPECT_EQ(*ParseSize("4mb"), 4u << 20);
+  EXPECT_EQ(*ParseSize("10G"), 10ull << 30);
+  EXPECT_EQ(*ParseSize("2T"), 2ull << 40);
+  EXPECT_FALSE(ParseSize("").ok());
+  EXPECT_FALSE(ParseSize("M").ok());
+  EXPECT_FALSE(ParseSize("4Q").ok());
+  EXPECT_FALSE(ParseSize("-1G").ok());
+  EXPECT_FALSE(ParseSize("99999999999T").ok());
+}
+
 TEST(ConfigTest, ParseListen) {
   std::string host;
   uint16_t port = 0;

@@ -80,6 +80,29 @@ Status GatewayServer::CheckBuckets(
   return result;
 }
 
+Status GatewayServer::OpenCache() {
+  auto policy = cache::ParsePolicy(config_.cache_policy);
+  if (!policy) {
+    return InvalidArgumentError("unknown cache policy '" + config_.cache_policy +
+                                "' (use s3fifo or lru)");
+  }
+  if (config_.cache_block_size < 64 * 1024 || config_.cache_block_size > (64ull << 20)) {
+    return InvalidArgumentError("cache block size must be between 64 KiB and 64 MiB");
+  }
+  cache::BlockCacheOptions o;
+  o.block_size = config_.cache_block_size;
+  o.memory_bytes = config_.cache_memory_bytes;
+  o.policy = *policy;
+  o.disk_bytes = config_.cache_disk_bytes;
+  if (o.disk_bytes > 0) {
+    o.disk_dir = config_.cache_dir.empty() ? state_dir_->path() + "/cache" : config_.cache_dir;
+  }
+  auto opened = cache::BlockCache::Open(o, blocking_);
+  if (!opened.ok()) return opened.status();
+  cache_ = std::move(opened).value();
+  return Status::Ok();
+}
+
 Status GatewayServer::OpenState() {
   if (config_.state_dir.empty()) config_.state_dir = DefaultStateDir();
   BFS_ASSIGN_OR_RETURN(state_dir_, StateDir::Open(config_.state_dir));
@@ -92,6 +115,7 @@ Status GatewayServer::OpenState() {
 Status GatewayServer::Start() {
   if (config_.exports.empty()) return InvalidArgumentError("no bucket to export (--bucket)");
   BFS_RETURN_IF_ERROR(OpenState());
+  BFS_RETURN_IF_ERROR(OpenCache());
   std::vector<std::shared_ptr<objstore::ObjectStore>> stores;
   for (const ExportConfig& e : config_.exports) {
     BFS_ASSIGN_OR_RETURN(auto store, MakeStore(e));
@@ -125,6 +149,8 @@ Status GatewayServer::Start() {
         std::chrono::milliseconds(static_cast<int64_t>(config_.metadata_ttl_seconds * 1000));
     opts.default_uid = config_.default_uid;
     opts.default_gid = config_.default_gid;
+    opts.cache = cache_;
+    opts.read_ahead.max_window_blocks = config_.read_ahead_blocks;
     vfs::Export x;
     x.id = export_id;
     x.name = e.name;
@@ -161,6 +187,14 @@ Status GatewayServer::Start() {
 
   BFS_LOG_INFO("state in {} (metadata store boot generation {})", state_dir_->path(),
                meta_->BootGeneration());
+  cache::BlockCacheStats st = cache_->Stats();
+  BFS_LOG_INFO(
+      "block cache: {} KiB blocks, {} MiB memory, {}", cache_->options().block_size >> 10,
+      cache_->options().memory_bytes >> 20,
+      cache_->options().disk_dir.empty()
+          ? std::string("no disk tier")
+          : fmt::format("disk tier {} ({} MiB, {} blocks reused)", cache_->options().disk_dir,
+                        cache_->options().disk_bytes >> 20, st.disk.files));
   for (const ExportConfig& e : config_.exports) {
     BFS_LOG_INFO("exporting {} as /{}", SourceOf(config_, e), e.name);
   }

@@ -19,6 +19,7 @@
 
 #include "base/async.h"
 #include "base/status.h"
+#include "cache/block_cache.h"
 #include "server/config.h"
 #include "server/state_dir.h"
 #include "vfs/exports.h"
@@ -73,12 +74,14 @@ class GatewayServer {
   Status CheckBuckets(const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores);
   // Locks the state directory and opens the metadata store in it.
   Status OpenState();
+  Status OpenCache();
 
   ServeConfig config_;
   asio::io_context io_;
   BlockingPool blocking_;
   std::unique_ptr<StateDir> state_dir_;
   std::shared_ptr<meta::AsyncMetaStore> meta_;  // after blocking_: its reads run there
+  std::shared_ptr<cache::BlockCache> cache_;    // after blocking_: its disk I/O runs there
   vfs::ExportTable exports_;
   // Export name → its file system, for Refresh(); filled by Start(), read-only afterwards.
   std::map<std::string, std::shared_ptr<gateway::ObjectFileSystem>> filesystems_;

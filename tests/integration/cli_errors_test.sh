@@ -69,6 +69,14 @@ expect_failure "port in use" "127.0.0.1:$NFS_PORT is already in use" \
   --bucket present --endpoint "$MOTO_URL" --region us-east-1 --listen "127.0.0.1:$NFS_PORT"
 expect_failure "bad export spec" "not a valid bucket name" \
   --bucket "bad bucket" --endpoint "$MOTO_URL"
+expect_failure "bad cache size" "cache-memory: '4Q': unknown size unit" \
+  --bucket present --endpoint "$MOTO_URL" --cache-memory 4Q
+expect_failure "bad cache policy" "unknown cache policy 'arc'" \
+  --bucket present --endpoint "$MOTO_URL" --cache-policy arc --state-dir "$BFS_TMP/state-policy"
+touch "$BFS_TMP/not-a-dir"
+expect_failure "unusable cache directory" "cache directory $BFS_TMP/not-a-dir/cache" \
+  --bucket present --endpoint "$MOTO_URL" --cache-dir "$BFS_TMP/not-a-dir/cache" \
+  --state-dir "$BFS_TMP/state-cachedir"
 
 # --- The admin endpoint: `bucketfs status` and `bucketfs refresh` -------------------------------
 kill "$BFS_PID"
