@@ -82,6 +82,9 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
                    "Most blocks fetched ahead of a sequential reader (0 disables read-ahead)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
+  serve->add_option("--metrics-listen", f.config.metrics_listen,
+                    "Serve Prometheus metrics at http://HOST:PORT/metrics (default: off), e.g. "
+                    "127.0.0.1:9464");
   serve->add_option("--uid", f.config.default_uid, "Owner of objects that carry no x-amz-meta-uid")
       ->capture_default_str();
   serve->add_option("--gid", f.config.default_gid, "Group of objects that carry no x-amz-meta-gid")

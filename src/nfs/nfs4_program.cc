@@ -1,5 +1,9 @@
 #include "nfs/nfs4_program.h"
 
+#include <array>
+#include <chrono>
+
+#include "base/metrics.h"
 #include "nfs/compound.h"
 #include "nfs/errors.h"
 #include "nfs/nfs_server.h"
@@ -8,6 +12,48 @@
 
 namespace bucketfs::nfs {
 namespace {
+
+// Per-operation metrics, registered once for every opcode any minor version defines:
+// bucketfs_nfs_ops_total{op,status} and bucketfs_nfs_op_duration_seconds{op}.
+class OpMetrics {
+ public:
+  static constexpr uint32_t kMaxOpcode = 128;
+
+  static OpMetrics& Get() {
+    static OpMetrics* m = new OpMetrics();
+    return *m;
+  }
+  void Record(uint32_t opcode, Stat s, std::chrono::steady_clock::duration took) {
+    if (opcode >= kMaxOpcode || latency_[opcode] == nullptr) return;
+    (s == Stat::kOk ? ok_ : error_)[opcode]->Inc();
+    latency_[opcode]->Observe(std::chrono::duration<double>(took).count());
+  }
+  Counter& compounds() { return *compounds_; }
+
+ private:
+  OpMetrics() {
+    MetricsRegistry& m = DefaultMetrics();
+    compounds_ = &m.GetCounter("bucketfs_nfs_compounds_total", "NFSv4 COMPOUND requests.");
+    for (uint32_t op = 0; op < kMaxOpcode; ++op) {
+      OpAvailability availability;
+      const OpInfo* info = FindOp(op, 2, &availability);
+      if (info == nullptr) info = FindOp(op, 0, &availability);
+      if (info == nullptr || info->handler == nullptr) continue;
+      const char* help = "NFSv4 operations by type and outcome.";
+      ok_[op] =
+          &m.GetCounter("bucketfs_nfs_ops_total", help, {{"op", info->name}, {"status", "ok"}});
+      error_[op] =
+          &m.GetCounter("bucketfs_nfs_ops_total", help, {{"op", info->name}, {"status", "error"}});
+      latency_[op] = &m.GetHistogram("bucketfs_nfs_op_duration_seconds",
+                                     "NFSv4 operation latency inside COMPOUND.",
+                                     {{"op", info->name}}, LatencyBuckets());
+    }
+  }
+
+  Counter* compounds_ = nullptr;
+  std::array<Counter*, kMaxOpcode> ok_{}, error_{};
+  std::array<Histogram*, kMaxOpcode> latency_{};
+};
 
 // Ops that may open a 4.1 COMPOUND without SEQUENCE, as its only op (RFC 8881 §2.6.3.1.1.8 ...
 // each op's DESCRIPTION: EXCHANGE_ID §18.35.3, CREATE_SESSION §18.36.3, DESTROY_SESSION
@@ -69,6 +115,7 @@ Awaitable<rpc::AcceptStat> Nfs4Program::Call(const rpc::CallContext& call, ByteV
     co_return rpc::AcceptStat::kSuccess;
   }
 
+  OpMetrics::Get().compounds().Inc();
   OpContext ctx;
   ctx.server = &server_;
   ctx.call = &call;
@@ -110,8 +157,10 @@ Awaitable<rpc::AcceptStat> Nfs4Program::Call(const rpc::CallContext& call, ByteV
       s = CheckSessionRules(ctx, opcode);
     }
     if (s == Stat::kOk) {
+      const auto started = std::chrono::steady_clock::now();
       s = co_await info->handler(ctx, d, results);
       if (!d.ok()) s = Stat::kBadXdr;
+      OpMetrics::Get().Record(opcode, s, std::chrono::steady_clock::now() - started);
     }
     if (ctx.replay) {
       // SEQUENCE found a retransmission: the cached COMPOUND4res is the whole reply.

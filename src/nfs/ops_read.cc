@@ -1,6 +1,7 @@
 // Data operations of the read path: READ, READLINK.
 #include <algorithm>
 
+#include "base/metrics.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 #include "nfs/ops_state.h"
@@ -31,6 +32,9 @@ Awaitable<Stat> OpRead(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   auto r = co_await obj.fs().Read(obj.fh.ino, offset, count);
   if (!r.ok()) co_return ToNfsStat(r.status());
   if (r->data.size() > count) co_return Stat::kServerFault;
+  static Counter& served = DefaultMetrics().GetCounter("bucketfs_nfs_read_bytes_total",
+                                                       "File bytes returned by NFS READ.");
+  served.Inc(r->data.size());
   res.WriteBool(r->eof);
   res.WriteOpaque(r->data);
   co_return Stat::kOk;

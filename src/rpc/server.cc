@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "rpc/message.h"
 #include "rpc/record_marking.h"
 
@@ -141,6 +142,27 @@ Awaitable<void> BuildReply(const ProgramTable& programs, const CallContext& ctx,
 // One TCP connection. All its coroutines run on the connection's strand (the socket's
 // executor), so its state needs no lock; other threads reach it only through Close() and
 // SendRecord(), which post to the strand. Also the future home of the NFSv4.1 backchannel.
+// Counts a connection in the metrics while it exists.
+class ConnectionMetric {
+ public:
+  ConnectionMetric() {
+    Open().Add(1);
+    static Counter& accepted =
+        DefaultMetrics().GetCounter("bucketfs_rpc_connections_total", "RPC connections accepted.");
+    accepted.Inc();
+  }
+  ~ConnectionMetric() { Open().Add(-1); }
+  ConnectionMetric(const ConnectionMetric&) = delete;
+  ConnectionMetric& operator=(const ConnectionMetric&) = delete;
+
+ private:
+  static Gauge& Open() {
+    static Gauge& open =
+        DefaultMetrics().GetGauge("bucketfs_rpc_connections", "Open RPC connections.");
+    return open;
+  }
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, uint64_t id, const ServerOptions& options,
@@ -313,6 +335,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  ConnectionMetric metric_;
   tcp::socket socket_;
   const uint64_t id_;
   const std::size_t max_record_size_;

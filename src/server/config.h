@@ -46,6 +46,9 @@ struct ServeConfig {
   // Read-ahead window bound for sequential readers, in blocks (0 disables read-ahead).
   uint32_t read_ahead_blocks = 16;
 
+  // Prometheus endpoint, "HOST:PORT"; empty: off.
+  std::string metrics_listen;
+
   double metadata_ttl_seconds = 5.0;
   uint32_t default_uid = 0;
   uint32_t default_gid = 0;

@@ -6,12 +6,14 @@
 #include <future>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "gateway/object_fs.h"
 #include "meta/async_meta_store.h"
 #include "meta/sqlite_meta_store.h"
 #include "nfs/nfs_server.h"
 #include "objstore/credentials.h"
 #include "objstore/local_store.h"
+#include "objstore/metered_store.h"
 #include "objstore/s3_store.h"
 #include "rpc/server.h"
 #include "server/admin_server.h"
@@ -40,7 +42,7 @@ GatewayServer::~GatewayServer() {
 
 Result<std::shared_ptr<objstore::ObjectStore>> GatewayServer::MakeStore(const ExportConfig& e) {
   if (!config_.local_dir.empty()) {
-    return std::shared_ptr<objstore::ObjectStore>(
+    return objstore::WithMetrics(
         std::make_shared<objstore::LocalStore>(config_.local_dir, e.bucket, blocking_));
   }
   BFS_ASSIGN_OR_RETURN(objstore::Credentials creds, objstore::ResolveCredentials());
@@ -51,7 +53,7 @@ Result<std::shared_ptr<objstore::ObjectStore>> GatewayServer::MakeStore(const Ex
   s3.credentials = std::move(creds);
   if (config_.force_path_style) s3.addressing = objstore::S3Config::Addressing::kPathStyle;
   BFS_ASSIGN_OR_RETURN(auto store, objstore::S3Store::Create(io_.get_executor(), std::move(s3)));
-  return std::shared_ptr<objstore::ObjectStore>(std::move(store));
+  return objstore::WithMetrics(std::shared_ptr<objstore::ObjectStore>(std::move(store)));
 }
 
 Status GatewayServer::CheckBuckets(
@@ -100,7 +102,78 @@ Status GatewayServer::OpenCache() {
   auto opened = cache::BlockCache::Open(o, blocking_);
   if (!opened.ok()) return opened.status();
   cache_ = std::move(opened).value();
+  RegisterCacheMetrics();
   return Status::Ok();
+}
+
+void GatewayServer::RegisterCacheMetrics() {
+  using Sample = MetricsRegistry::Sample;
+  using Type = MetricsRegistry::Type;
+  std::weak_ptr<cache::BlockCache> weak = cache_;
+  // One family per statistic; each callback reads one Stats() snapshot.
+  auto family = [weak](auto pick) {
+    return [weak, pick]() -> std::vector<Sample> {
+      auto c = weak.lock();
+      if (!c) return {};
+      return pick(c->Stats());
+    };
+  };
+  MetricsRegistry& m = DefaultMetrics();
+  m.SetCallback("bucketfs_cache_hits_total", "Block cache hits by tier.", Type::kCounter,
+                family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{{{{"tier", "memory"}}, double(s.memory_hits)},
+                                             {{{"tier", "disk"}}, double(s.disk.hits)}};
+                }));
+  m.SetCallback("bucketfs_cache_misses_total",
+                "Block cache misses by tier (disk: misses that went to the object store).",
+                Type::kCounter, family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{{{{"tier", "memory"}}, double(s.memory_misses)},
+                                             {{{"tier", "disk"}}, double(s.fetches)}};
+                }));
+  m.SetCallback("bucketfs_cache_evictions_total", "Blocks evicted by tier.", Type::kCounter,
+                family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{{{{"tier", "memory"}}, double(s.memory_evictions)},
+                                             {{{"tier", "disk"}}, double(s.disk.evictions)}};
+                }));
+  m.SetCallback("bucketfs_cache_bytes", "Bytes held by tier.", Type::kGauge,
+                family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{{{{"tier", "memory"}}, double(s.memory_bytes)},
+                                             {{{"tier", "disk"}}, double(s.disk.bytes)}};
+                }));
+  m.SetCallback("bucketfs_cache_in_flight_bytes",
+                "Bytes reserved by block fetches in flight (counted in the memory budget).",
+                Type::kGauge, family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{{{}, double(s.in_flight_bytes)}};
+                }));
+  m.SetCallback("bucketfs_cache_fetches_total",
+                "Block fetches from the object store, by outcome; coalesced: reads that joined a "
+                "fetch in flight; prefetch: fetches started by read-ahead.",
+                Type::kCounter, family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{
+                      {{{"kind", "fetch"}}, double(s.fetches)},
+                      {{{"kind", "error"}}, double(s.fetch_errors)},
+                      {{{"kind", "coalesced"}}, double(s.coalesced)},
+                      {{{"kind", "prefetch"}}, double(s.prefetches)},
+                      {{{"kind", "prefetch_refused"}}, double(s.prefetches_refused)}};
+                }));
+  m.SetCallback("bucketfs_cache_fetched_bytes_total", "Bytes fetched into the cache.",
+                Type::kCounter, family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{{{}, double(s.fetched_bytes)}};
+                }));
+  m.SetCallback("bucketfs_cache_corrupt_blocks_total",
+                "Damaged disk-tier block files detected and removed (never served).",
+                Type::kCounter, family([](const cache::BlockCacheStats& s) {
+                  return std::vector<Sample>{{{}, double(s.disk.corrupt)}};
+                }));
+}
+
+Status GatewayServer::StartMetrics() {
+  if (config_.metrics_listen.empty()) return Status::Ok();
+  std::string host;
+  uint16_t port = 0;
+  BFS_RETURN_IF_ERROR(ParseListen(config_.metrics_listen, &host, &port));
+  metrics_ = std::make_unique<MetricsServer>(io_.get_executor(), host, port);
+  return metrics_->Start();
 }
 
 Status GatewayServer::OpenState() {
@@ -169,6 +242,7 @@ Status GatewayServer::Start() {
   BFS_RETURN_IF_ERROR(rpc_->Listen(config_.listen_host, config_.listen_port));
   started_ = std::chrono::steady_clock::now();
   if (config_.admin_socket.empty()) config_.admin_socket = config_.state_dir + "/admin.sock";
+  BFS_RETURN_IF_ERROR(StartMetrics());
   AdminHandlers admin_handlers;
   admin_handlers.status_json = [this] { return StatusJson(); };
   admin_handlers.refresh = [this](std::string path) { return Refresh(std::move(path)); };
@@ -187,6 +261,11 @@ Status GatewayServer::Start() {
 
   BFS_LOG_INFO("state in {} (metadata store boot generation {})", state_dir_->path(),
                meta_->BootGeneration());
+  if (metrics_) {
+    BFS_LOG_INFO("metrics on http://{}:{}/metrics",
+                 config_.metrics_listen.substr(0, config_.metrics_listen.rfind(':')),
+                 metrics_->port());
+  }
   cache::BlockCacheStats st = cache_->Stats();
   BFS_LOG_INFO(
       "block cache: {} KiB blocks, {} MiB memory, {}", cache_->options().block_size >> 10,
@@ -222,6 +301,7 @@ void GatewayServer::Stop() {
     if (nfs_) nfs_->Stop();
     if (rpc_) rpc_->Stop();
     if (admin_) admin_->Stop();
+    if (metrics_) metrics_->Stop();
     io_.stop();
   });
 }

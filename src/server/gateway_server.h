@@ -21,6 +21,7 @@
 #include "base/status.h"
 #include "cache/block_cache.h"
 #include "server/config.h"
+#include "server/metrics_server.h"
 #include "server/state_dir.h"
 #include "vfs/exports.h"
 
@@ -75,6 +76,9 @@ class GatewayServer {
   // Locks the state directory and opens the metadata store in it.
   Status OpenState();
   Status OpenCache();
+  // Cache statistics as metrics, read at scrape time.
+  void RegisterCacheMetrics();
+  Status StartMetrics();
 
   ServeConfig config_;
   asio::io_context io_;
@@ -82,6 +86,7 @@ class GatewayServer {
   std::unique_ptr<StateDir> state_dir_;
   std::shared_ptr<meta::AsyncMetaStore> meta_;  // after blocking_: its reads run there
   std::shared_ptr<cache::BlockCache> cache_;    // after blocking_: its disk I/O runs there
+  std::unique_ptr<MetricsServer> metrics_;
   vfs::ExportTable exports_;
   // Export name → its file system, for Refresh(); filled by Start(), read-only afterwards.
   std::map<std::string, std::shared_ptr<gateway::ObjectFileSystem>> filesystems_;

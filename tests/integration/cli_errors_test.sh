@@ -152,5 +152,47 @@ start_bucketfs --bucket demo --local-dir "$BFS_TMP/local"
 wait_socket "$SOCK"
 expect_output "a restarted gateway replaces a stale socket" "^  /demo " status --state-dir "$STATE"
 
+# --- Metrics: the Prometheus endpoint counts NFS ops, S3 requests and the cache ------------------
+kill "$BFS_PID"
+wait "$BFS_PID" 2>/dev/null || true
+METRICS_PORT=$(free_port)
+unset NFS_PORT
+BFS_STATE_DIR=$BFS_TMP/state-metrics start_bucketfs --bucket demo --local-dir "$BFS_TMP/local" \
+  --metrics-listen "127.0.0.1:$METRICS_PORT"
+wait_port "$METRICS_PORT" 10
+check "a file read over NFS (libnfs)" \
+  test "$(nfs-cat "nfs://127.0.0.1/demo/dir/file.txt?version=4&nfsport=$NFS_PORT")" = hello
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$BFS_TMP/metrics.txt"
+check "metrics: exposition parses and counts the read" python3 - "$BFS_TMP/metrics.txt" <<'PY'
+import re, sys
+sample = re.compile(r'^([a-z_:][a-z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
+values = {}
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.startswith("# HELP ") or line.startswith("# TYPE "):
+        continue
+    m = sample.match(line)
+    if not m:
+        sys.exit(f"unparsable line: {line!r}")
+    values[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+need = {
+    'bucketfs_nfs_ops_total{op="READ",status="ok"}': 1,
+    'bucketfs_nfs_ops_total{op="PUTROOTFH",status="ok"}': 1,
+    'bucketfs_nfs_read_bytes_total': 6,
+    'bucketfs_s3_requests_total{op="GET",outcome="ok"}': 1,
+    'bucketfs_cache_misses_total{tier="memory"}': 1,
+    'bucketfs_rpc_connections_total': 1,
+    'bucketfs_nfs_op_duration_seconds_count{op="READ"}': 1,
+}
+for k, v in need.items():
+    if values.get(k, 0) < v:
+        sys.exit(f"{k} = {values.get(k)}, want >= {v}")
+PY
+check "metrics: unknown path is 404" \
+  test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/nope")" = 404
+expect_failure "metrics address in use" "metrics address 127.0.0.1:$METRICS_PORT is already in use" \
+  --bucket demo --local-dir "$BFS_TMP/local" --listen "127.0.0.1:$(free_port)" \
+  --state-dir "$BFS_TMP/state-metrics2" --metrics-listen "127.0.0.1:$METRICS_PORT"
+
 echo "$CHECKS_FAILED checks failed"
 exit $((CHECKS_FAILED > 0))
