@@ -14,7 +14,8 @@ is streamed back. Requests are counted by type:
     PUT, DELETE, POST, OTHER
 
 Control endpoints on the same port (never forwarded):
-    GET  /__proxy/stats          JSON counters {"LIST": n, ...,"total": n}
+    GET  /__proxy/stats          JSON counters {"LIST": n, ..., "total": n, "GET_BYTES": n}
+                                 (GET_BYTES: object bytes returned by GETs)
     POST /__proxy/reset          zero the counters
     POST /__proxy/delay?ms=N     change the delay
 
@@ -39,22 +40,26 @@ KINDS = ("LIST", "HEAD", "GET", "PUT", "DELETE", "POST", "OTHER")
 class Counters:
     def __init__(self):
         self.lock = threading.Lock()
-        self.counts = {k: 0 for k in KINDS}
+        self.counts = {k: 0 for k in KINDS + ("GET_BYTES",)}
         self.delay_s = 0.0
 
     def add(self, kind):
         with self.lock:
             self.counts[kind] += 1
 
+    def add_bytes(self, n):
+        with self.lock:
+            self.counts["GET_BYTES"] += n
+
     def snapshot(self):
         with self.lock:
             out = dict(self.counts)
-        out["total"] = sum(out.values())
+        out["total"] = sum(out[k] for k in KINDS)
         return out
 
     def reset(self):
         with self.lock:
-            self.counts = {k: 0 for k in KINDS}
+            self.counts = {k: 0 for k in KINDS + ("GET_BYTES",)}
 
 
 def classify(method, path):
@@ -146,10 +151,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "HEAD":
             resp.read()
             return
+        kind = classify(self.command, self.path)
         while True:
             chunk = resp.read(1 << 16)
             if not chunk:
                 break
+            if kind == "GET":
+                self.server.counters.add_bytes(len(chunk))
             if chunked:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             else:
