@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <utility>
 
@@ -496,7 +497,8 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadCached(const InodeRecor
   const uint64_t bs = cache.options().block_size;
   const uint64_t first = offset / bs;
   const uint64_t last = (offset + len - 1) / bs;
-  auto ex = co_await asio::this_coro::executor;
+  asio::any_io_executor ex = co_await asio::this_coro::executor;
+  if (options_.background) ex = asio::make_strand(options_.background);
   // The later blocks of a READ spanning several load in parallel with the first.
   for (uint64_t b = first + 1; b <= last; ++b)
     cache.Prefetch(BlockKeyFor(rec, b), BlockFetcher(rec, b), ex);

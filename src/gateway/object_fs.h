@@ -73,6 +73,10 @@ struct ObjectFsOptions {
   std::shared_ptr<cache::BlockCache> cache;
   // Read-ahead for sequential readers (used with a cache; block_size is taken from the cache).
   ReadAheadOptions read_ahead;
+  // Where background block fetches (read-ahead) run, each on its own strand: the io_context's
+  // executor. Empty: on the reader's executor — fine for tests, but an NFS connection's strand
+  // would serialise every parallel GET's body processing on one thread.
+  asio::any_io_executor background;
 };
 
 // Counters, for tests and metrics. Monotonic.

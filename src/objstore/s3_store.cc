@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstring>
 #include <ctime>
 #include <pugixml.hpp>
 #include <random>
@@ -278,7 +279,8 @@ Awaitable<Result<GetResult>> S3Store::Get(std::string key, GetOptions options) {
   if (r->status != 200 && r->status != 206) co_return ErrorFor(call, *r);
   GetResult out;
   out.info = InfoFromHeaders(call.key, *r);
-  out.data.assign(r->body.begin(), r->body.end());
+  out.data.resize(r->body.size());
+  std::memcpy(out.data.data(), r->body.data(), r->body.size());
   co_return out;
 }
 

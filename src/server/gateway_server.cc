@@ -223,6 +223,7 @@ Status GatewayServer::Start() {
     opts.default_uid = config_.default_uid;
     opts.default_gid = config_.default_gid;
     opts.cache = cache_;
+    opts.background = io_.get_executor();
     opts.read_ahead.max_window_blocks = config_.read_ahead_blocks;
     vfs::Export x;
     x.id = export_id;
