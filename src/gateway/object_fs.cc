@@ -134,13 +134,15 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::Inode
   if (!snap) {
     // First listing: join (or start) the stream that READDIR may already be serving from.
     auto stream = StartOrJoinStream(dir, rec.key, co_await asio::this_coro::executor);
-    co_await WaitStream(*stream, SIZE_MAX);
-    Status status;
-    {
-      std::lock_guard lock(stream->mu);
-      status = stream->status;
+    if (stream) {
+      co_await WaitStream(*stream, SIZE_MAX);
+      Status status;
+      {
+        std::lock_guard lock(stream->mu);
+        status = stream->status;
+      }
+      if (!status.ok()) co_return status;
     }
-    if (!status.ok()) co_return status;
     snap = table_.Listing(dir);
     if (snap) co_return snap;
   }
@@ -196,9 +198,11 @@ std::shared_ptr<ObjectFileSystem::DirStream> ObjectFileSystem::StartOrJoinStream
   std::shared_ptr<DirStream> stream;
   {
     std::lock_guard lock(streams_mu_);
-    auto [it, inserted] = streams_.try_emplace(dir);
-    if (!inserted) return it->second;
-    it->second = stream = std::make_shared<DirStream>();
+    if (auto it = streams_.find(dir); it != streams_.end()) return it->second;
+    // A stream that just ended applied its listing before leaving streams_: no second LIST.
+    if (table_.Listing(dir)) return nullptr;
+    stream = std::make_shared<DirStream>();
+    streams_.emplace(dir, stream);
   }
   // Spawned outside streams_mu_: co_spawn may start RunStream inline, and it takes the lock.
   asio::co_spawn(ex, RunStream(dir, prefix, stream), asio::detached);
@@ -412,9 +416,9 @@ Awaitable<Result<vfs::DirPage>> ObjectFileSystem::ReadDir(vfs::InodeId dir, uint
     // the listing is complete; the final order is the streamed order, so cookies stay valid.
     BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
     auto stream = StartOrJoinStream(dir, rec.key, co_await asio::this_coro::executor);
-    co_await WaitStream(*stream, start > SIZE_MAX - want ? SIZE_MAX : start + want);
     std::vector<DirSnapshot::Child> part;
-    {
+    if (stream) {
+      co_await WaitStream(*stream, start > SIZE_MAX - want ? SIZE_MAX : start + want);
       std::lock_guard lock(stream->mu);
       if (stream->done && !stream->status.ok()) co_return stream->status;
       if (!stream->done) {
