@@ -14,7 +14,9 @@
 #   bench/read_client built there). Needs root (FUSE, ganesha), and:
 #   apt-get install -y s3fs rclone fuse3 nfs-ganesha nfs-ganesha-vfs libnfs-dev
 #   npm install --prefix "$BENCH_NODE_DIR" s3rver@3.7.1   (BENCH_NODE_DIR, default ~/.cache/bucketfs-bench)
-# Environment: BENCH_SKIP ("fanout seq rand" words to skip), BENCH_RAND_SECONDS (10).
+#   4. the block size: cold sequential 1 GiB through the proxy with BENCH_DELAY_MS (30) per
+#      request (first-byte latency of real S3), at --cache-block-size 1M, 4M and 16M.
+# Environment: BENCH_SKIP ("fanout seq rand blocksize" words to skip), BENCH_RAND_SECONDS (10).
 # Everything binds 127.0.0.1; every process started here is stopped by PID at exit.
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -73,6 +75,8 @@ for i in range(8):
     put(f"fan/f{i}.bin", 64 << 20)
 put("big/1g.bin", 1 << 30)
 PY
+sync  # let the upload's writeback finish before anything is timed
+sleep 5
 PROXY_PORT=$(free_port)
 python3 "$repo/tests/s3proxy/s3_latency_proxy.py" --upstream "$S3_URL" --port "$PROXY_PORT" \
   >"$BFS_TMP/proxy.log" 2>&1 &
@@ -87,12 +91,14 @@ results=$BFS_TMP/results.txt
 say() { echo "$*" | tee -a "$results"; }
 
 # ---- bucketfs ----
-start_gw() {  # ENDPOINT: a fresh gateway (empty cache) on ENDPOINT
+start_gw() {  # ENDPOINT [ARGS...]: a fresh gateway (empty cache) on ENDPOINT
   [[ -n ${BFS_PID:-} ]] && { kill "$BFS_PID"; wait "$BFS_PID" 2>/dev/null || true; }
   rm -rf "$BFS_TMP/state"
   unset NFS_PORT
-  start_bucketfs --bucket bench --endpoint "$1" --region us-east-1 --cache-memory 2G \
-    --cache-disk-size 0
+  local endpoint=$1
+  shift
+  start_bucketfs --bucket bench --endpoint "$endpoint" --region us-east-1 --cache-memory 2G \
+    --cache-disk-size 0 "$@"
   NFS_URL="nfs://127.0.0.1/bench?version=4&nfsport=$NFS_PORT"
 }
 
@@ -153,6 +159,18 @@ if [[ $skip != *" seq "* ]]; then
   say "rclone   cold: $("$CLIENT" seq "$BFS_TMP/rclone-seq" big/1g.bin)"
   say "rclone   hot:  $("$CLIENT" seq "$BFS_TMP/rclone-seq" big/1g.bin)"
   unmount "$BFS_TMP/rclone-seq"
+fi
+
+if [[ $skip != *" blocksize "* ]]; then
+  say "== 4. block size: cold sequential 1 GiB read through the proxy with ${BENCH_DELAY_MS:-30} ms per request"
+  curl -sf -X POST "$PROXY/__proxy/delay?ms=${BENCH_DELAY_MS:-30}" >/dev/null
+  for bs in 1M 4M 16M; do
+    start_gw "$PROXY" --cache-block-size "$bs"
+    proxy_reset
+    out=$("$CLIENT" seq "$NFS_URL" big/1g.bin)
+    say "bucketfs block $bs cold: $out gets=$(curl -sf "$PROXY/__proxy/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GET"])')"
+  done
+  curl -sf -X POST "$PROXY/__proxy/delay?ms=0" >/dev/null
 fi
 
 # ---- nfs-ganesha serving the same 1 GiB file from local disk ----
