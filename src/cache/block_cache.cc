@@ -131,7 +131,10 @@ void BlockCache::Settle(uint64_t reserved, const std::string& id, const BlockRef
     if (block) {
       const uint64_t size = block->data.size();
       EvictLocked(size);
-      if (memory_.emplace(id, block).second) {
+      // A block that does not fit even in an empty tier (budget below one block) is served to
+      // its readers but not kept.
+      const bool fits = resident_ + in_flight_ + size <= options_.memory_bytes;
+      if (fits && memory_.emplace(id, block).second) {
         resident_ += size;
         policy_->Insert(id, size);
       }

@@ -10,13 +10,13 @@
 //
 // Memory bound: blocks resident in the memory tier plus fetches in flight (each reserves one
 // block_size before it starts) never exceed `memory_bytes`, with one exception: when the budget
-// is smaller than one block, one fetch at a time may still run. A miss that does not fit waits,
-// asynchronously and in arrival order of wake-ups, for a fetch to finish (backpressure) after
-// evicting what it can; it never allocates past the budget. Prefetch() refuses to start when
-// fetches in flight would pass half the budget, so read-ahead cannot crowd out demand reads.
-// Outside the bound: a block a reader still holds after the cache dropped it (one READ reply's
-// worth per reader), and blocks queued for disk write-behind (at most memory_bytes / 4; past
-// that, blocks are not written to disk).
+// is smaller than one block, one fetch at a time may still run (and its block is not kept). A miss
+// that does not fit waits, asynchronously and in arrival order of wake-ups, for a fetch to finish
+// (backpressure) after evicting what it can; it never allocates past the budget. Prefetch() refuses
+// to start when fetches in flight would pass half the budget, so read-ahead cannot crowd out demand
+// reads. Outside the bound: a block a reader still holds after the cache dropped it (one READ
+// reply's worth per reader), and blocks queued for disk write-behind (at most memory_bytes / 4;
+// past that, blocks are not written to disk).
 //
 // Ownership: the cache owns its tiers; it borrows the BlockingPool, which must outlive it. It must
 // outlive every Get()/Prefetch() in progress (stop the io_context first).

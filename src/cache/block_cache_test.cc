@@ -185,6 +185,17 @@ TEST_F(BlockCacheTest, MemoryBudgetHoldsUnderLoadAndMissesWaitInsteadOfOvershoot
   EXPECT_EQ(s.in_flight_bytes, 0u);
 }
 
+TEST_F(BlockCacheTest, BudgetBelowOneBlockStillServesButKeepsNothing) {
+  auto c = Make(kBlock / 2);
+  for (int round = 0; round < 2; ++round) {
+    auto r = GetNow(*c, Key(0), Fetcher(0));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ((*r)->data, Data(0));
+  }
+  EXPECT_EQ(fetches_, 2);
+  EXPECT_EQ(c->Stats().memory_bytes, 0u);
+}
+
 TEST_F(BlockCacheTest, PrefetchLoadsInTheBackgroundAndRespectsItsShare) {
   auto c = Make(8 * kBlock);
   auto ex = io_.get_executor();
