@@ -85,7 +85,9 @@ TEST(RecordMarkingTest, SplitAtEveryByteBoundary) {
   std::vector<Bytes> records;
   for (uint8_t byte : stream) {
     ASSERT_TRUE(decoder.Feed(ByteView(&byte, 1), &records).ok());
-    if (records.empty()) EXPECT_FALSE(decoder.idle());
+    if (records.empty()) {
+      EXPECT_FALSE(decoder.idle());
+    }
   }
   EXPECT_TRUE(decoder.idle());
   ASSERT_EQ(records.size(), 2u);
