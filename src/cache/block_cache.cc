@@ -16,6 +16,7 @@ Result<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions options,
     DiskTierOptions d;
     d.dir = options.disk_dir;
     d.capacity_bytes = options.disk_bytes;
+    d.block_size = options.block_size;
     d.policy = options.policy;
     BFS_ASSIGN_OR_RETURN(disk, DiskTier::Open(std::move(d)));
   }

@@ -2,72 +2,50 @@
 
 #include <openssl/sha.h>
 
-#include <array>
-#include <cstring>
-
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
-
 namespace bucketfs::cache {
 namespace {
 
-void AppendField(std::string& out, const std::string& field) {
-  uint32_t n = static_cast<uint32_t>(field.size());
-  out.append(reinterpret_cast<const char*>(&n), sizeof(n));
+void AppendLe(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void AppendField(std::string& out, std::string_view field) {
+  AppendLe(out, field.size(), 4);
   out.append(field);
 }
 
-constexpr uint32_t kPoly = 0x82F63B78;  // CRC-32C, reflected
-
-std::array<uint32_t, 256> MakeTable() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kPoly : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-
-uint32_t Crc32cTable(const uint8_t* p, std::size_t n, uint32_t crc) {
-  static const std::array<uint32_t, 256> table = MakeTable();
-  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return crc;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t Crc32cHw(const uint8_t* p, std::size_t n, uint32_t crc) {
-  uint64_t c = crc;
-  while (n >= 8) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    c = _mm_crc32_u64(c, v);
-    p += 8;
-    n -= 8;
-  }
-  uint32_t c32 = static_cast<uint32_t>(c);
-  while (n > 0) {
-    c32 = _mm_crc32_u8(c32, *p++);
-    --n;
-  }
-  return c32;
-}
-#endif
-
 }  // namespace
 
-std::string BlockKey::Encode() const {
+std::string EncodedObjectPrefix(std::string_view bucket, std::string_view key) {
   std::string out;
-  out.reserve(bucket.size() + key.size() + version.size() + 20);
+  out.reserve(bucket.size() + key.size() + 8);
   AppendField(out, bucket);
   AppendField(out, key);
-  AppendField(out, version);
-  out.append(reinterpret_cast<const char*>(&index), sizeof(index));
   return out;
 }
 
+std::string BlockKey::Encode() const {
+  std::string out = EncodedObjectPrefix(bucket, key);
+  out.reserve(out.size() + version.size() + 12);
+  AppendField(out, version);
+  AppendLe(out, index, 8);
+  return out;
+}
+
+uint64_t BlockKey::Hash() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : Encode()) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
 std::string BlockKey::FileName() const { return FileNameForId(Encode()); }
+
+std::string BlockKey::ToString() const {
+  return bucket + "/" + key + "@" + version + "#" + std::to_string(index);
+}
 
 std::string FileNameForId(std::string_view enc) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -80,18 +58,6 @@ std::string FileNameForId(std::string_view enc) {
     name.push_back(kHex[digest[i] & 15]);
   }
   return name;
-}
-
-uint32_t Crc32c(const void* data, std::size_t size, uint32_t crc) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-#if defined(__x86_64__)
-  static const bool hw = __builtin_cpu_supports("sse4.2");
-  crc = hw ? Crc32cHw(p, size, crc) : Crc32cTable(p, size, crc);
-#else
-  crc = Crc32cTable(p, size, crc);
-#endif
-  return ~crc;
 }
 
 }  // namespace bucketfs::cache

@@ -1,12 +1,14 @@
 // BlockKey: names one fixed-size block of one version of one object — (bucket, key, version,
 // block index). `version` is the object's ETag (or version id) and is never empty for a cached
-// block, so a replaced object's blocks can never be mixed with the old ones: they have other keys.
+// block, so a replaced object's blocks can never be mixed with the old ones: they have other
+// names. The block size is not part of the key: one BlockCache has one block size, and its disk
+// tier records the block size in every file and drops files written with another one.
 //
-// Value type; thread-compatible.
+// Value type; thread-compatible. Every derived form (Encode, Hash, FileName) is stable across
+// processes, machines and compilers: the disk tier relies on it after a restart.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -18,21 +20,28 @@ struct BlockKey {
   std::string version;
   uint64_t index = 0;
 
-  // Unambiguous byte encoding (length-prefixed fields): the identity used in maps and stored in
-  // disk files to detect a name collision.
+  // Unambiguous byte encoding: each string as u32 little-endian length + bytes, then the index as
+  // u64 little-endian. The identity used in the tiers' maps and stored in disk files, so that a
+  // file name collision is detected rather than served.
   std::string Encode() const;
-  // 32 lower-case hex characters derived from Encode() by SHA-256: the disk file name.
+  // 64-bit FNV-1a of Encode(): stable (unlike std::hash), for hash maps and sharding.
+  uint64_t Hash() const;
+  // 32 lower-case hex characters: the first 128 bits of SHA-256(Encode()). The disk file name.
   std::string FileName() const;
+  // "bucket/key@version#index", for logs and error messages (not unique: use Encode()).
+  std::string ToString() const;
 
   friend bool operator==(const BlockKey&, const BlockKey&) = default;
+};
+
+struct BlockKeyHash {
+  std::size_t operator()(const BlockKey& k) const { return static_cast<std::size_t>(k.Hash()); }
 };
 
 // The file name of the block whose Encode() is `encoded` (what BlockKey::FileName returns).
 std::string FileNameForId(std::string_view encoded);
 
-// CRC-32C (Castagnoli) of `data`, continuing from `crc` (0 to start). Uses the SSE4.2 instruction
-// when the CPU has it (~10 GB/s), a table otherwise. It detects torn writes and flipped bits in
-// disk blocks; the full key stored beside the data rules out serving another block's bytes.
-uint32_t Crc32c(const void* data, std::size_t size, uint32_t crc = 0);
+// The prefix that Encode() of every block of (bucket, key), any version, starts with.
+std::string EncodedObjectPrefix(std::string_view bucket, std::string_view key);
 
 }  // namespace bucketfs::cache

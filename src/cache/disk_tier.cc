@@ -8,86 +8,69 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "base/log.h"
+#include "cache/block_file.h"
 
 namespace bucketfs::cache {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kMagic[8] = {'B', 'F', 'S', 'B', 'L', 'K', '1', '\n'};
 constexpr const char* kSuffix = ".blk";
+constexpr const char* kTagText =
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by bucketfs (its block cache).\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n";
 
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
+// A fan-out directory: two lower-case hex characters.
+bool IsFanOutName(const std::string& name) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  return name.size() == 2 && hex(name[0]) && hex(name[1]);
+}
+
+// The first entry of `dir` that a cache directory would not hold (tmp/, fan-out directories of
+// .blk files), relative to `dir`; empty when there is none.
+std::string FirstStranger(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name == "tmp") continue;
+    if (!e.is_directory() || !IsFanOutName(name)) return name;
+    for (const auto& f : fs::directory_iterator(e.path(), ec)) {
+      if (f.path().extension() != kSuffix) return name + "/" + f.path().filename().string();
+    }
   }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
+  return "";
+}
 
- private:
-  int fd_;
+struct Found {
+  std::string id, name;
+  uint64_t bytes = 0;
+  struct timespec mtime {};
 };
 
-struct Header {
-  uint32_t key_len = 0;
-  uint64_t data_len = 0;
-  uint32_t crc = 0;
-};
-
-void PutHeader(uint8_t* out, const Header& h) {
-  std::memcpy(out, kMagic, 8);
-  std::memcpy(out + 8, &h.key_len, 4);
-  std::memcpy(out + 12, &h.data_len, 8);
-  std::memcpy(out + 20, &h.crc, 4);
+bool Older(const Found& a, const Found& b) {
+  if (a.mtime.tv_sec != b.mtime.tv_sec) return a.mtime.tv_sec < b.mtime.tv_sec;
+  return a.mtime.tv_nsec < b.mtime.tv_nsec;
 }
 
-bool GetHeader(const uint8_t* in, Header* h) {
-  if (std::memcmp(in, kMagic, 8) != 0) return false;
-  std::memcpy(&h->key_len, in + 8, 4);
-  std::memcpy(&h->data_len, in + 12, 8);
-  std::memcpy(&h->crc, in + 20, 4);
-  return h->key_len <= (1u << 16);
-}
-
-uint32_t Checksum(const Header& h, std::string_view key, ByteView data) {
-  uint32_t crc = Crc32c(&h.key_len, sizeof(h.key_len));
-  crc = Crc32c(&h.data_len, sizeof(h.data_len), crc);
-  crc = Crc32c(key.data(), key.size(), crc);
-  return Crc32c(data.data(), data.size(), crc);
-}
-
-// Reads exactly `n` bytes at `off`; false on a short read or an error.
-bool ReadAt(int fd, void* buf, std::size_t n, off_t off) {
-  auto* p = static_cast<uint8_t*>(buf);
-  while (n > 0) {
-    ssize_t r = ::pread(fd, p, n, off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    off += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
-bool WriteAll(int fd, const void* buf, std::size_t n) {
-  const auto* p = static_cast<const uint8_t*>(buf);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
+// Checks one file found by the scan; fills `*out` when it is a usable block file.
+FileCheck Inspect(const fs::path& path, uint64_t block_size, Found* out) {
+  if (path.extension() != kSuffix) return FileCheck::kDamaged;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (!fd.ok() || ::fstat(fd.get(), &st) != 0) return FileCheck::kDamaged;
+  FileCheck c =
+      ReadBlockFileHead(fd.get(), static_cast<uint64_t>(st.st_size), block_size, &out->id);
+  if (c != FileCheck::kGood) return c;
+  out->name = path.stem().string();
+  if (FileNameForId(out->id) != out->name) return FileCheck::kDamaged;
+  out->bytes = static_cast<uint64_t>(st.st_size);
+  out->mtime = st.st_mtim;
+  return FileCheck::kGood;
 }
 
 }  // namespace
@@ -96,72 +79,82 @@ DiskTier::DiskTier(DiskTierOptions options)
     : options_(std::move(options)), policy_(MakePolicy(options_.policy, options_.capacity_bytes)) {}
 
 Result<std::unique_ptr<DiskTier>> DiskTier::Open(DiskTierOptions options) {
-  std::error_code ec;
-  fs::create_directories(fs::path(options.dir) / "tmp", ec);
-  if (ec) {
-    return Status(ErrorCode::kIo, "cache directory " + options.dir + ": " + ec.message());
-  }
+  if (options.block_size == 0) return InvalidArgumentError("cache block size must be > 0");
   std::unique_ptr<DiskTier> tier(new DiskTier(std::move(options)));
-  BFS_RETURN_IF_ERROR(tier->Scan());
+  BFS_RETURN_IF_ERROR(tier->Claim());
+  tier->Scan();
   return tier;
+}
+
+Status DiskTier::Claim() {
+  const fs::path dir(options_.dir);
+  auto fail = [&](const std::string& why) {
+    return Status(ErrorCode::kIo, "cache directory " + options_.dir + ": " + why);
+  };
+  std::error_code ec;
+  if (!fs::exists(dir / kTagFile, ec)) {
+    // Not tagged: accept it only if empty or laid out like a cache (tmp/ and fan-out
+    // directories), because Scan() deletes what it does not recognise.
+    std::string stranger = FirstStranger(dir);
+    if (!stranger.empty()) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "cache directory " + options_.dir + " holds other files (" + stranger +
+                        ") and is not a bucketfs cache; give an empty or new directory");
+    }
+  }
+  fs::create_directories(dir / "tmp", ec);
+  if (ec) return fail(ec.message());
+  if (!fs::exists(dir / kTagFile, ec)) {
+    std::ofstream tag(dir / kTagFile, std::ios::trunc);
+    tag << kTagText;
+    if (!tag.flush()) return fail("cannot write " + std::string(kTagFile));
+  }
+  for (const auto& e : fs::directory_iterator(dir / "tmp", ec)) {
+    fs::remove(e.path(), ec);  // a write the last process did not finish
+  }
+  return Status::Ok();
 }
 
 std::string DiskTier::PathOf(const std::string& name) const {
   return options_.dir + "/" + name.substr(0, 2) + "/" + name + kSuffix;
 }
 
-Status DiskTier::Scan() {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(fs::path(options_.dir) / "tmp", ec)) {
-    fs::remove(e.path(), ec);  // a write the last process did not finish
-  }
-  struct Found {
-    std::string id, name;
-    uint64_t bytes;
-    fs::file_time_type mtime;
-  };
+void DiskTier::Scan() {
   std::vector<Found> found;
-  uint64_t bad = 0;
+  uint64_t damaged = 0, foreign = 0;
+  std::error_code ec;
   for (const auto& sub : fs::directory_iterator(options_.dir, ec)) {
-    if (!sub.is_directory() || sub.path().filename() == "tmp") continue;
+    if (!sub.is_directory() || !IsFanOutName(sub.path().filename().string())) continue;
     for (const auto& f : fs::directory_iterator(sub.path(), ec)) {
-      const std::string path = f.path().string();
-      const std::string name = f.path().stem().string();
-      Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      uint8_t raw[kHeaderSize];
-      Header h;
-      struct stat st {};
-      bool good = fd.ok() && ::fstat(fd.get(), &st) == 0 && ReadAt(fd.get(), raw, kHeaderSize, 0) &&
-                  GetHeader(raw, &h) &&
-                  static_cast<uint64_t>(st.st_size) == kHeaderSize + h.key_len + h.data_len;
-      std::string id(good ? h.key_len : 0, '\0');
-      good = good && ReadAt(fd.get(), id.data(), id.size(), kHeaderSize) &&
-             f.path().extension() == kSuffix && FileNameForId(id) == name;
-      if (!good) {
-        ++bad;
-        fs::remove(f.path(), ec);
+      Found one;
+      FileCheck c = Inspect(f.path(), options_.block_size, &one);
+      if (c == FileCheck::kGood) {
+        found.push_back(std::move(one));
         continue;
       }
-      found.push_back(
-          {std::move(id), name, static_cast<uint64_t>(st.st_size), f.last_write_time(ec)});
+      (c == FileCheck::kForeign ? foreign : damaged) += 1;
+      fs::remove(f.path(), ec);
     }
   }
-  std::sort(found.begin(), found.end(),
-            [](const Found& a, const Found& b) { return a.mtime < b.mtime; });
+  std::sort(found.begin(), found.end(), Older);
   {
     std::lock_guard lock(mu_);
     for (auto& f : found) {
+      if (!index_.emplace(f.id, Entry{f.name, f.bytes}).second) continue;
       bytes_ += f.bytes;
       policy_->Insert(f.id, f.bytes);
-      index_[std::move(f.id)] = Entry{std::move(f.name), f.bytes};
     }
   }
-  corrupt_ += bad;
-  if (bad > 0) {
-    BFS_LOG_WARN("block cache: removed {} damaged file(s) from {}", bad, options_.dir);
+  corrupt_ += damaged;
+  discarded_ += foreign;
+  if (damaged > 0) {
+    BFS_LOG_WARN("block cache: removed {} damaged file(s) from {}", damaged, options_.dir);
+  }
+  if (foreign > 0) {
+    BFS_LOG_INFO("block cache: removed {} file(s) of another block size or format from {}", foreign,
+                 options_.dir);
   }
   EvictOverCapacity();
-  return Status::Ok();
 }
 
 bool DiskTier::Contains(const std::string& id) const {
@@ -183,59 +176,50 @@ Result<Bytes> DiskTier::Read(const BlockKey& key) {
     policy_->Touch(id);
   }
   Fd fd(::open(PathOf(name).c_str(), O_RDONLY | O_CLOEXEC));
-  uint8_t raw[kHeaderSize];
-  Header h;
-  bool good = fd.ok() && ReadAt(fd.get(), raw, kHeaderSize, 0) && GetHeader(raw, &h) &&
-              h.key_len == id.size() && h.data_len <= (1ull << 32);
-  std::string stored(good ? h.key_len : 0, '\0');
   Bytes data;
-  if (good) {
-    data.resize(h.data_len);
-    good = ReadAt(fd.get(), stored.data(), stored.size(), kHeaderSize) && stored == id &&
-           ReadAt(fd.get(), data.data(), data.size(), kHeaderSize + h.key_len) &&
-           Checksum(h, stored, data) == h.crc;
-  }
-  if (!good) {
-    if (fd.ok() || errno != ENOENT) {
-      BFS_LOG_WARN("block cache: damaged block file {} removed; the block is fetched again",
-                   PathOf(name));
+  FileCheck c =
+      fd.ok() ? ReadBlockFile(fd.get(), id, options_.block_size, &data) : FileCheck::kDamaged;
+  if (c != FileCheck::kGood) {
+    // A file that vanished was evicted or erased meanwhile: not damage.
+    const bool damaged = fd.ok() || errno != ENOENT;
+    if (damaged) {
+      BFS_LOG_WARN("block cache: damaged block file {} ({}) removed; the block is fetched again",
+                   PathOf(name), key.ToString());
     }
-    Drop(id, /*corrupt=*/fd.ok());
+    Drop(id, damaged);
     ++misses_;
     return Status(ErrorCode::kNotFound, "block file damaged");
   }
   ++hits_;
+  hit_bytes_ += data.size();
   return data;
 }
 
 Status DiskTier::Write(const BlockKey& key, ByteView data) {
   const std::string id = key.Encode();
   if (Contains(id)) return Status::Ok();
+  if (data.size() > options_.block_size) return InternalError("block larger than the block size");
   const std::string name = FileNameForId(id);
   const std::string tmp = options_.dir + "/tmp/" + name + "." + std::to_string(::getpid()) + "." +
                           std::to_string(++tmp_seq_) + ".tmp";
-  Header h;
-  h.key_len = static_cast<uint32_t>(id.size());
-  h.data_len = data.size();
-  h.crc = Checksum(h, id, data);
-  uint8_t raw[kHeaderSize];
-  PutHeader(raw, h);
+  const std::string head = EncodeBlockFileHead(id, data, options_.block_size);
   std::error_code ec;
   fs::create_directories(fs::path(options_.dir) / name.substr(0, 2), ec);
   bool ok = false;
   {
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    ok = fd.ok() && WriteAll(fd.get(), raw, kHeaderSize) &&
-         WriteAll(fd.get(), id.data(), id.size()) && WriteAll(fd.get(), data.data(), data.size());
+    ok = fd.ok() && WriteAll(fd.get(), head.data(), head.size()) &&
+         WriteAll(fd.get(), data.data(), data.size());
   }
   ok = ok && ::rename(tmp.c_str(), PathOf(name).c_str()) == 0;
   if (!ok) {
-    int err = errno;
+    const int err = errno;
     ::unlink(tmp.c_str());
     ++write_errors_;
-    return Status(ErrorCode::kIo, "writing cache block " + tmp + ": " + std::strerror(err));
+    return Status(err == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                  "writing cache block " + tmp + ": " + std::strerror(err));
   }
-  const uint64_t bytes = kHeaderSize + id.size() + data.size();
+  const uint64_t bytes = head.size() + data.size();
   {
     std::lock_guard lock(mu_);
     if (index_.emplace(id, Entry{name, bytes}).second) {
@@ -244,8 +228,28 @@ Status DiskTier::Write(const BlockKey& key, ByteView data) {
     }
   }
   ++writes_;
+  written_bytes_ += data.size();
   EvictOverCapacity();
   return Status::Ok();
+}
+
+std::size_t DiskTier::EraseWithPrefix(std::string_view prefix) {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = index_.begin(); it != index_.end();) {
+      if (!std::string_view(it->first).starts_with(prefix)) {
+        ++it;
+        continue;
+      }
+      bytes_ -= it->second.bytes;
+      policy_->Erase(it->first);
+      names.push_back(std::move(it->second.name));
+      it = index_.erase(it);
+    }
+  }
+  for (const auto& name : names) ::unlink(PathOf(name).c_str());
+  return names.size();
 }
 
 void DiskTier::Drop(const std::string& id, bool corrupt) {
@@ -289,11 +293,14 @@ DiskTierStats DiskTier::Stats() const {
     s.bytes = bytes_;
   }
   s.hits = hits_;
+  s.hit_bytes = hit_bytes_;
   s.misses = misses_;
   s.writes = writes_;
+  s.written_bytes = written_bytes_;
   s.write_errors = write_errors_;
   s.evictions = evictions_;
   s.corrupt = corrupt_;
+  s.discarded = discarded_;
   return s;
 }
 

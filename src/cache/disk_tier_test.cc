@@ -109,7 +109,9 @@ TEST_F(DiskTierTest, StaysWithinItsCapacity) {
   EXPECT_LE(s.bytes, 10u * 1100u);
   EXPECT_GE(s.evictions, 40u);
   uint64_t files = 0;
-  for (const auto& e : fs::recursive_directory_iterator(dir_)) files += e.is_regular_file();
+  for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+    files += e.is_regular_file() && e.path().extension() == ".blk";
+  }
   EXPECT_EQ(files, s.files);
 }
 
@@ -124,11 +126,99 @@ TEST_F(DiskTierTest, UnwritableDirectoryIsAClearError) {
   EXPECT_NE(t.status().message().find("cache directory"), std::string::npos);
 }
 
-TEST(Crc32cTest, KnownValueAndContinuation) {
-  const std::string s = "123456789";
-  EXPECT_EQ(Crc32c(s.data(), s.size()), 0xE3069283u);  // the CRC-32C check value
-  uint32_t part = Crc32c(s.data(), 4);
-  EXPECT_EQ(Crc32c(s.data() + 4, 5, part), 0xE3069283u);
+TEST_F(DiskTierTest, AnUntaggedDirectoryWithOtherFilesIsRefusedAndLeftAlone) {
+  fs::create_directories(dir_ / "ab");  // looks like a fan-out directory, but its file does not
+  { std::ofstream(dir_ / "ab" / "thesis.tex") << "precious"; }
+  DiskTierOptions o;
+  o.dir = dir_.string();
+  o.capacity_bytes = 1 << 20;
+  auto t = DiskTier::Open(o);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("not a bucketfs cache"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir_ / "ab" / "thesis.tex"));
+  EXPECT_FALSE(fs::exists(dir_ / DiskTier::kTagFile));
+}
+
+TEST_F(DiskTierTest, AnUntaggedCacheLayoutIsAdoptedAndTagged) {
+  {
+    auto t = Open();
+    ASSERT_TRUE(t->Write(Key(0), Data(100, 1)).ok());
+  }
+  fs::remove(dir_ / DiskTier::kTagFile);  // a cache made before the tag existed
+  auto t = Open();
+  EXPECT_TRUE(fs::exists(dir_ / DiskTier::kTagFile));
+  EXPECT_TRUE(t->Read(Key(0)).ok());
+}
+
+TEST_F(DiskTierTest, AnotherKeysFileUnderTheRightNameIsNeverServed) {
+  auto t = Open();
+  ASSERT_TRUE(t->Write(Key(0), Data(100, 1)).ok());
+  ASSERT_TRUE(t->Write(Key(1), Data(100, 2)).ok());
+  // After Open, so the name check of the scan does not see it: the key check of Read must.
+  fs::copy_file(PathOf(Key(1)), PathOf(Key(0)), fs::copy_options::overwrite_existing);
+  EXPECT_EQ(t->Read(Key(0)).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(t->Stats().corrupt, 1u);
+  auto other = t->Read(Key(1));
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(*other, Data(100, 2));
+}
+
+TEST_F(DiskTierTest, TruncationAfterOpenIsCaughtOnRead) {
+  auto t = Open();
+  ASSERT_TRUE(t->Write(Key(0), Data(4096, 3)).ok());
+  fs::resize_file(PathOf(Key(0)), fs::file_size(PathOf(Key(0))) - 1);
+  EXPECT_EQ(t->Read(Key(0)).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(t->Stats().corrupt, 1u);
+  EXPECT_FALSE(fs::exists(PathOf(Key(0))));
+}
+
+TEST_F(DiskTierTest, AFileRemovedBehindItsBackIsAMissNotDamage) {
+  auto t = Open();
+  ASSERT_TRUE(t->Write(Key(0), Data(10, 3)).ok());
+  fs::remove(PathOf(Key(0)));
+  EXPECT_EQ(t->Read(Key(0)).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(t->Stats().corrupt, 0u);
+  EXPECT_FALSE(t->Contains(Key(0).Encode()));
+}
+
+TEST_F(DiskTierTest, ABlockSizeChangeDiscardsTheOldFiles) {
+  {
+    auto t = Open();
+    ASSERT_TRUE(t->Write(Key(0), Data(100, 1)).ok());
+  }
+  DiskTierOptions o;
+  o.dir = dir_.string();
+  o.capacity_bytes = 1 << 20;
+  o.block_size = 1 << 20;
+  auto t = DiskTier::Open(o);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->Stats().files, 0u);
+  EXPECT_EQ((*t)->Stats().discarded, 1u);
+  EXPECT_EQ((*t)->Stats().corrupt, 0u);
+  EXPECT_FALSE(fs::exists(PathOf(Key(0))));
+}
+
+TEST_F(DiskTierTest, EraseWithPrefixRemovesOneObject) {
+  auto t = Open();
+  ASSERT_TRUE(t->Write(Key(0, "a"), Data(10, 1)).ok());
+  ASSERT_TRUE(t->Write(Key(1, "b"), Data(10, 1)).ok());
+  BlockKey other{"bucket", "dir/object.bin2", "a", 0};  // a longer key with the same start
+  ASSERT_TRUE(t->Write(other, Data(10, 1)).ok());
+  EXPECT_EQ(t->EraseWithPrefix(EncodedObjectPrefix("bucket", "dir/object.bin")), 2u);
+  EXPECT_EQ(t->Stats().files, 1u);
+  EXPECT_TRUE(t->Read(other).ok());
+  EXPECT_FALSE(fs::exists(PathOf(Key(0, "a"))));
+}
+
+TEST_F(DiskTierTest, ABlockLargerThanTheBlockSizeIsRefused) {
+  DiskTierOptions o;
+  o.dir = dir_.string();
+  o.capacity_bytes = 1 << 20;
+  o.block_size = 64;
+  auto t = DiskTier::Open(o);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE((*t)->Write(Key(0), Data(65, 1)).ok());
+  EXPECT_TRUE((*t)->Write(Key(0), Data(64, 1)).ok());
 }
 
 }  // namespace
