@@ -1,106 +1,21 @@
+// BlockCache without a disk tier: single flight, errors, versions, the memory bound,
+// backpressure, prefetch, invalidation.
 #include "cache/block_cache.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <filesystem>
-#include <fstream>
+#include <boost/asio/strand.hpp>
+#include <thread>
+#include <vector>
+
+#include "cache/block_cache_fixture.h"
 
 namespace bucketfs::cache {
 namespace {
 
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
+using namespace testing;  // NOLINT(google-build-using-namespace): the fixture's helpers
 
-constexpr uint64_t kBlock = 1024;
-
-BlockKey Key(uint64_t index, std::string version = "v1") {
-  return BlockKey{"bucket", "object", std::move(version), index};
-}
-Bytes Data(uint64_t index, std::string_view version = "v1") {
-  Bytes b(kBlock);
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    b[i] = static_cast<uint8_t>(index * 31 + i + version.size() * 7 + version.back());
-  }
-  return b;
-}
-
-class BlockCacheTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("bfs-cache-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override {
-    pool_.Stop();  // write-behind finishes before the directory goes
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::unique_ptr<BlockCache> Make(uint64_t memory, bool disk = false) {
-    BlockCacheOptions o;
-    o.block_size = kBlock;
-    o.memory_bytes = memory;
-    if (disk) {
-      o.disk_dir = dir_.string();
-      o.disk_bytes = 1 << 20;
-    }
-    auto c = BlockCache::Open(o, pool_);
-    EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return c.ok() ? std::move(c).value() : nullptr;
-  }
-
-  // A fetch of block `index` that takes `delay` and counts itself.
-  Fetch Fetcher(uint64_t index, std::chrono::milliseconds delay = 0ms, std::string version = "v1",
-                Status fail = Status::Ok()) {
-    return [this, index, delay, version, fail]() -> Awaitable<Result<Bytes>> {
-      ++fetches_;
-      if (delay.count() > 0) {
-        asio::steady_timer t(co_await asio::this_coro::executor, delay);
-        co_await t.async_wait(asio::use_awaitable);
-      }
-      if (!fail.ok()) co_return fail;
-      co_return Data(index, version);
-    };
-  }
-
-  template <typename F>
-  void Spawn(F f) {
-    asio::co_spawn(io_, std::move(f), asio::detached);
-  }
-  void RunAll() {
-    io_.restart();
-    io_.run();
-  }
-  BlockResult GetNow(BlockCache& c, const BlockKey& k, Fetch f) {
-    std::optional<BlockResult> out;
-    Spawn([&]() -> Awaitable<void> { out.emplace(co_await c.Get(k, f)); });
-    RunAll();
-    return std::move(*out);
-  }
-  // Lets write-behind reach the disk.
-  void DrainPool() {
-    for (int i = 0; i < 200; ++i) {
-      std::this_thread::sleep_for(5ms);
-      bool done = false;
-      asio::post(pool_.executor(), [&] { done = true; });
-      std::this_thread::sleep_for(5ms);
-      if (done) return;
-    }
-  }
-
-  fs::path dir_;
-  BlockingPool pool_{2};
-  asio::io_context io_;
-  std::atomic<int> fetches_{0};
-};
+using BlockCacheTest = BlockCacheFixture;
 
 TEST_F(BlockCacheTest, ConcurrentMissesShareOneFetch) {
   auto c = Make(1 << 20);
@@ -115,12 +30,34 @@ TEST_F(BlockCacheTest, ConcurrentMissesShareOneFetch) {
   for (auto& r : results) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ((*r)->data, Data(3));
+    EXPECT_EQ(r->get(), results[0]->get());  // one shared block, not 50 copies
   }
   EXPECT_EQ(c->Stats().coalesced, 49u);
   // Now a hit.
   ASSERT_TRUE(GetNow(*c, Key(3), Fetcher(3)).ok());
   EXPECT_EQ(fetches_, 1);
   EXPECT_EQ(c->Stats().memory_hits, 1u);
+  EXPECT_EQ(c->Stats().memory_hit_bytes, kBlock);
+}
+
+TEST_F(BlockCacheTest, ConcurrentMissesFromManyThreadsShareOneFetch) {
+  auto c = Make(1 << 20);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 64; ++i) {
+    // Each caller on its own strand of a 4-thread io_context.
+    asio::co_spawn(
+        asio::make_strand(io_),
+        [&]() -> Awaitable<void> {
+          auto r = co_await c->Get(Key(7), Fetcher(7, 10ms));
+          if (r.ok() && (*r)->data == Data(7)) ++ok;
+        },
+        asio::detached);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io_.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 64);
+  EXPECT_EQ(fetches_, 1);
 }
 
 TEST_F(BlockCacheTest, AnErrorReachesEveryWaiterAndIsNotCached) {
@@ -133,10 +70,25 @@ TEST_F(BlockCacheTest, AnErrorReachesEveryWaiterAndIsNotCached) {
   }
   RunAll();
   EXPECT_EQ(fetches_, 1);
-  for (auto& r : results) EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  ASSERT_EQ(results.size(), 5u);
+  for (auto& r : results) {
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+    EXPECT_EQ(r.status().message(), "503");
+  }
   auto again = GetNow(*c, Key(1), Fetcher(1));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(fetches_, 2);
+  BlockCacheStats s = c->Stats();
+  EXPECT_EQ(s.in_flight_bytes, 0u);
+  EXPECT_EQ(s.fetch_errors, 1u);
+}
+
+TEST_F(BlockCacheTest, AnOversizedFetchIsAnErrorNotABlock) {
+  auto c = Make(1 << 20);
+  Fetch too_big = []() -> Awaitable<Result<Bytes>> { co_return Bytes(kBlock + 1); };
+  auto r = GetNow(*c, Key(0), too_big);
+  EXPECT_EQ(r.status().code(), ErrorCode::kInternal);
+  EXPECT_FALSE(c->InMemory(Key(0)));
   EXPECT_EQ(c->Stats().in_flight_bytes, 0u);
 }
 
@@ -147,42 +99,75 @@ TEST_F(BlockCacheTest, AnotherVersionNeverGetsTheOldBytes) {
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ((*fresh)->data, Data(0, "new"));
   EXPECT_NE((*fresh)->data, Data(0, "old"));
+  EXPECT_EQ(fetches_, 2);
 }
 
-TEST_F(BlockCacheTest, MemoryBudgetHoldsUnderLoadAndMissesWaitInsteadOfOvershooting) {
+TEST_F(BlockCacheTest, ShortLastBlockIsKeptAsIs) {
+  auto c = Make(1 << 20);
+  Fetch short_block = []() -> Awaitable<Result<Bytes>> { co_return Data(9, "v1", 100); };
+  auto r = GetNow(*c, Key(9), short_block);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->data.size(), 100u);
+  EXPECT_EQ(c->Stats().memory_bytes, 100u);
+}
+
+TEST_F(BlockCacheTest, MemoryBudgetHoldsUnderConcurrentLoad) {
   const uint64_t budget = 8 * kBlock;
   auto c = Make(budget);
-  uint64_t peak = 0;
-  int done = 0;
-  asio::steady_timer sampler(io_);
-  for (uint64_t i = 0; i < 100; ++i) {
-    Spawn([&, i]() -> Awaitable<void> {
-      auto r = co_await c->Get(Key(i), Fetcher(i, 5ms));
-      EXPECT_TRUE(r.ok());
-      if (r.ok()) {
-        EXPECT_EQ((*r)->data, Data(i));
-      }
-      BlockCacheStats s = c->Stats();
-      peak = std::max(peak, s.memory_bytes + s.in_flight_bytes);
-      ++done;
-    });
+  std::atomic<int> done{0}, wrong{0};
+  // 400 reads of 100 keys (each read 4 times) from 4 threads, slow fetches.
+  for (uint64_t i = 0; i < 400; ++i) {
+    const uint64_t k = (i * 37) % 100;
+    asio::co_spawn(
+        asio::make_strand(io_),
+        [&, k]() -> Awaitable<void> {
+          auto r = co_await c->Get(Key(k), Fetcher(k, 2ms));
+          if (!r.ok() || (*r)->data != Data(k)) ++wrong;
+          ++done;
+        },
+        asio::detached);
   }
-  Spawn([&]() -> Awaitable<void> {
-    while (done < 100) {
-      BlockCacheStats s = c->Stats();
-      peak = std::max(peak, s.memory_bytes + s.in_flight_bytes);
-      sampler.expires_after(1ms);
-      co_await sampler.async_wait(asio::use_awaitable);
-    }
-  });
-  RunAll();
-  EXPECT_EQ(done, 100);
-  EXPECT_LE(peak, budget);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io_.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(done, 400);
+  EXPECT_EQ(wrong, 0);
   BlockCacheStats s = c->Stats();
+  EXPECT_LE(s.peak_charged_bytes, budget);
+  EXPECT_EQ(s.peak_charged_bytes, budget);  // and it was used
   EXPECT_GT(s.backpressure_waits, 0u);
   EXPECT_GT(s.memory_evictions, 0u);
   EXPECT_LE(s.memory_bytes, budget);
   EXPECT_EQ(s.in_flight_bytes, 0u);
+  EXPECT_EQ(s.waiting, 0u);
+}
+
+TEST_F(BlockCacheTest, MissesWaitInArrivalOrderWhenFetchesFillTheBudget) {
+  auto c = Make(2 * kBlock);
+  std::vector<uint64_t> finished;
+  for (uint64_t i = 0; i < 6; ++i) {
+    Spawn([&, i]() -> Awaitable<void> {
+      auto r = co_await c->Get(Key(i), Fetcher(i, 5ms));
+      EXPECT_TRUE(r.ok());
+      finished.push_back(i);
+    });
+  }
+  // Let the first two start their fetches and the others queue.
+  io_.restart();
+  io_.poll();
+  BlockCacheStats s = c->Stats();
+  EXPECT_EQ(s.in_flight_bytes, 2 * kBlock);
+  EXPECT_EQ(s.waiting, 4u);
+  EXPECT_EQ(fetches_, 2);
+  RunAll();
+  EXPECT_EQ(finished, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5}));
+  s = c->Stats();
+  EXPECT_EQ(s.backpressure_waits, 4u);
+  EXPECT_LE(s.peak_charged_bytes, 2 * kBlock);
+  // Blocks 4 and 5 are what the budget holds at the end.
+  EXPECT_TRUE(c->InMemory(Key(4)));
+  EXPECT_TRUE(c->InMemory(Key(5)));
+  EXPECT_EQ(s.memory_bytes, 2 * kBlock);
 }
 
 TEST_F(BlockCacheTest, BudgetBelowOneBlockStillServesButKeepsNothing) {
@@ -194,60 +179,72 @@ TEST_F(BlockCacheTest, BudgetBelowOneBlockStillServesButKeepsNothing) {
   }
   EXPECT_EQ(fetches_, 2);
   EXPECT_EQ(c->Stats().memory_bytes, 0u);
+  EXPECT_LE(c->Stats().peak_charged_bytes, kBlock);
 }
 
-TEST_F(BlockCacheTest, PrefetchLoadsInTheBackgroundAndRespectsItsShare) {
+TEST_F(BlockCacheTest, PrefetchReservesAtOnceAndKeepsToHalfTheBudget) {
   auto c = Make(8 * kBlock);
   auto ex = io_.get_executor();
   int started = 0;
   for (uint64_t i = 0; i < 10; ++i) started += c->Prefetch(Key(i), Fetcher(i, 5ms), ex);
-  EXPECT_EQ(started, 10);  // reservations happen when the tasks run
+  EXPECT_EQ(started, 4);  // half of 8 blocks
+  EXPECT_EQ(c->Stats().in_flight_bytes, 4 * kBlock);
+  EXPECT_EQ(c->Stats().prefetches_refused, 6u);
   RunAll();
-  EXPECT_EQ(fetches_, 10);
-  // A cached or in-flight block is not prefetched again.
-  EXPECT_FALSE(c->Prefetch(Key(9), Fetcher(9), ex));
-  EXPECT_TRUE(c->InMemory(Key(9)));
+  EXPECT_EQ(fetches_, 4);
+  for (uint64_t i = 0; i < 4; ++i) EXPECT_TRUE(c->InMemory(Key(i)));
+  // A cached block is not prefetched again (and that is not a refusal).
+  EXPECT_FALSE(c->Prefetch(Key(3), Fetcher(3), ex));
+  EXPECT_EQ(c->Stats().prefetches_refused, 6u);
 }
 
-TEST_F(BlockCacheTest, DiskTierServesAfterARestartWithoutFetching) {
-  {
-    auto c = Make(1 << 20, /*disk=*/true);
-    for (uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(GetNow(*c, Key(i), Fetcher(i)).ok());
-    DrainPool();
-    EXPECT_EQ(c->Stats().disk.files, 4u);
-  }
-  fetches_ = 0;
-  auto c = Make(1 << 20, /*disk=*/true);
-  for (uint64_t i = 0; i < 4; ++i) {
-    auto r = GetNow(*c, Key(i), Fetcher(i));
-    ASSERT_TRUE(r.ok());
-    EXPECT_EQ((*r)->data, Data(i));
-  }
-  EXPECT_EQ(fetches_, 0);
-  EXPECT_EQ(c->Stats().disk.hits, 4u);
-}
-
-TEST_F(BlockCacheTest, DamagedDiskBlockIsRefetchedNotServed) {
-  {
-    auto c = Make(1 << 20, /*disk=*/true);
-    ASSERT_TRUE(GetNow(*c, Key(0), Fetcher(0)).ok());
-    DrainPool();
-  }
-  std::string name = Key(0).FileName();
-  fs::path file = dir_ / name.substr(0, 2) / (name + ".blk");
-  ASSERT_TRUE(fs::exists(file));
-  {
-    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(-1, std::ios::end);
-    f.put('\x00' + 1);
-  }
-  fetches_ = 0;
-  auto c = Make(1 << 20, /*disk=*/true);
-  auto r = GetNow(*c, Key(0), Fetcher(0));
+TEST_F(BlockCacheTest, AGetJoinsAPrefetchInFlight) {
+  auto c = Make(8 * kBlock);
+  ASSERT_TRUE(c->Prefetch(Key(5), Fetcher(5, 10ms), io_.get_executor()));
+  EXPECT_FALSE(c->Prefetch(Key(5), Fetcher(5), io_.get_executor()));  // in flight
+  auto r = GetNow(*c, Key(5), Fetcher(5));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ((*r)->data, Data(0));
+  EXPECT_EQ((*r)->data, Data(5));
   EXPECT_EQ(fetches_, 1);
-  EXPECT_EQ(c->Stats().disk.corrupt, 1u);
+  EXPECT_EQ(c->Stats().coalesced, 1u);
+}
+
+TEST_F(BlockCacheTest, PrefetchYieldsToQueuedDemandReads) {
+  auto c = Make(2 * kBlock);
+  for (uint64_t i = 0; i < 3; ++i) {
+    Spawn([&, i]() -> Awaitable<void> { (void)co_await c->Get(Key(i), Fetcher(i, 5ms)); });
+  }
+  io_.restart();
+  io_.poll();
+  ASSERT_EQ(c->Stats().waiting, 1u);
+  EXPECT_FALSE(c->Prefetch(Key(9), Fetcher(9), io_.get_executor()));
+  RunAll();
+}
+
+TEST_F(BlockCacheTest, InvalidateDropsEveryVersionOfOneObjectOnly) {
+  auto c = Make(1 << 20);
+  ASSERT_TRUE(GetNow(*c, Key(0, "a"), Fetcher(0, 0ms, "a")).ok());
+  ASSERT_TRUE(GetNow(*c, Key(1, "b"), Fetcher(1, 0ms, "b")).ok());
+  ASSERT_TRUE(GetNow(*c, Key(0, "a", "object2"), Fetcher(0, 0ms, "a")).ok());
+  c->Invalidate("bucket", "object");
+  EXPECT_FALSE(c->InMemory(Key(0, "a")));
+  EXPECT_FALSE(c->InMemory(Key(1, "b")));
+  EXPECT_TRUE(c->InMemory(Key(0, "a", "object2")));
+  BlockCacheStats s = c->Stats();
+  EXPECT_EQ(s.invalidated, 2u);
+  EXPECT_EQ(s.memory_bytes, kBlock);
+}
+
+TEST_F(BlockCacheTest, OpenAsyncOpensOnThePool) {
+  std::optional<Result<std::unique_ptr<BlockCache>>> opened;
+  Spawn([&]() -> Awaitable<void> {
+    opened.emplace(co_await BlockCache::OpenAsync(Options(1 << 20, 1 << 20), pool_));
+  });
+  RunAll();
+  ASSERT_TRUE(opened.has_value());
+  ASSERT_TRUE(opened->ok()) << opened->status().ToString();
+  EXPECT_TRUE(opened->value()->Stats().has_disk);
+  EXPECT_TRUE(fs::exists(dir_ / DiskTier::kTagFile));
 }
 
 }  // namespace
