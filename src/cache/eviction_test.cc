@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 namespace bucketfs::cache {
@@ -87,6 +88,69 @@ TEST(EvictionTest, ScanDoesNotFlushS3FifosHotSetButFlushesLrus) {
   int fifo_hits = Replay(fifo, 40, trace);
   EXPECT_EQ(lru_hits, 0);  // each scan pushes the hot set out
   EXPECT_GT(fifo_hits, 200 * 20 * 9 / 10);
+}
+
+TEST(EvictionTest, S3FifoReinsertsMainEntriesReadSinceTheirLastPass) {
+  S3FifoPolicy p(10);
+  for (int i : {1, 2}) {
+    p.Insert(Id(i), 1);
+    p.Touch(Id(i));  // read while in the small queue
+  }
+  p.Insert(Id(3), 1);
+  EXPECT_EQ(p.Evict(), Id(3));  // 1 and 2 move to main on the way; 3 was never read again
+  p.Touch(Id(1));               // 1 is read in main: it gets another round
+  EXPECT_EQ(p.Evict(), Id(2));
+  EXPECT_EQ(p.Evict(), Id(1));
+  EXPECT_FALSE(p.Evict().has_value());
+}
+
+TEST(EvictionTest, S3FifoSmallQueueShareIsInBytes) {
+  S3FifoPolicy p(1000);  // small queue: 10% = 100 bytes
+  p.Insert(Id(0), 1);
+  EXPECT_EQ(p.Evict(), Id(0));  // into the ghost
+  p.Insert(Id(0), 1);           // back: main
+  p.Insert(Id(1), 60);          // small, under its share
+  EXPECT_EQ(p.Evict(), Id(0));  // so main gives way
+  p.Insert(Id(2), 60);          // small is now over its share
+  EXPECT_EQ(p.Evict(), Id(1));
+}
+
+// Every policy, driven by a random mix of operations, evicts only entries it holds, each once,
+// and empties completely.
+TEST(EvictionTest, RandomOperationsKeepEveryPolicyConsistent) {
+  for (PolicyKind kind : {PolicyKind::kLru, PolicyKind::kS3Fifo}) {
+    auto p = MakePolicy(kind, 50);
+    std::set<std::string> held;
+    std::mt19937 rng(11);
+    for (int step = 0; step < 20000; ++step) {
+      const std::string id = Id(static_cast<int>(rng() % 200));
+      switch (rng() % 4) {
+        case 0:
+        case 1:
+          if (!held.count(id)) {
+            p->Insert(id, 1 + rng() % 3);
+            held.insert(id);
+          } else {
+            p->Touch(id);
+          }
+          break;
+        case 2:
+          p->Erase(id);
+          held.erase(id);
+          break;
+        case 3:
+          if (auto v = p->Evict()) {
+            ASSERT_TRUE(held.erase(*v)) << PolicyName(kind) << " evicted " << *v;
+          } else {
+            ASSERT_TRUE(held.empty());
+          }
+          break;
+      }
+      ASSERT_EQ(p->size(), held.size());
+    }
+    while (auto v = p->Evict()) ASSERT_TRUE(held.erase(*v));
+    EXPECT_TRUE(held.empty());
+  }
 }
 
 TEST(EvictionTest, ParseAndName) {
