@@ -112,6 +112,35 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<Result<std::string>> ReadLink(vfs::InodeId ino) override;
   Awaitable<Result<vfs::FsStats>> StatFs() override;
 
+  // ---- Mutations (vfs.h). Exports are read-only until the write path lands.
+  Awaitable<Result<vfs::Attr>> SetAttr(vfs::InodeId, vfs::SetAttrRequest) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<vfs::Attr>> Create(vfs::InodeId, std::string, vfs::CreateRequest) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<vfs::WriteResult>> Write(vfs::InodeId, uint64_t, Bytes,
+                                            vfs::StableHow) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Status> Commit(vfs::InodeId, uint64_t, uint64_t) override { co_return ReadOnlyError(); }
+  uint64_t WriteVerifier() const override { return 0; }
+  Awaitable<void> Closed(vfs::InodeId) override { co_return; }
+  Awaitable<Status> Remove(vfs::InodeId, std::string) override { co_return ReadOnlyError(); }
+  Awaitable<Status> Rename(vfs::InodeId, std::string, vfs::InodeId, std::string) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<vfs::Attr>> Link(vfs::InodeId, vfs::InodeId, std::string) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<uint64_t>> CopyRange(vfs::InodeId, uint64_t, vfs::InodeId, uint64_t,
+                                        uint64_t) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Status> Deallocate(vfs::InodeId, uint64_t, uint64_t) override {
+    co_return ReadOnlyError();
+  }
+
   // Forces revalidation of `path` (relative to the export root; "" or "/" is the root) without
   // waiting for the TTL: every directory on the way is re-listed, then the object itself is
   // HEADed (a directory: re-listed and its marker HEADed). Not recursive. kNotFound when the path
@@ -122,6 +151,7 @@ class ObjectFileSystem : public vfs::FileSystem {
   const ObjectFsOptions& options() const { return options_; }
 
  private:
+  static Status ReadOnlyError() { return Status(ErrorCode::kReadOnly, "read-only file system"); }
   using SnapshotResult = Result<std::shared_ptr<const DirSnapshot>>;
 
   SteadyTime Now() const { return options_.clock(); }

@@ -69,6 +69,41 @@ struct ReadResult {
   bool eof = false;
 };
 
+// What SETATTR (and a create) asks to change; unset fields stay as they are.
+struct SetAttrRequest {
+  std::optional<uint32_t> mode;  // permission bits (07777)
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;  // truncate or extend (regular files only)
+  // Times: a client-supplied value, or "now" on the server's clock.
+  std::optional<Timespec> atime;
+  bool atime_now = false;
+  std::optional<Timespec> mtime;
+  bool mtime_now = false;
+
+  bool empty() const {
+    return !mode && !uid && !gid && !size && !atime && !atime_now && !mtime && !mtime_now;
+  }
+};
+
+// Durability a WRITE asks for / was given (NFSv4 stable_how4).
+enum class StableHow : uint8_t { kUnstable = 0, kDataSync = 1, kFileSync = 2 };
+
+struct WriteResult {
+  uint32_t count = 0;
+  StableHow committed = StableHow::kUnstable;
+};
+
+// What to create in a directory.
+struct CreateRequest {
+  FileType type = FileType::kRegular;
+  std::string symlink_target;  // kSymlink only
+  SetAttrRequest attrs;        // initial attributes (mode, owner, times, size 0)
+  // Exclusive create (NFSv4 EXCLUSIVE4/EXCLUSIVE4_1): when the name exists and was created with
+  // this same verifier, the create is a retransmission and succeeds with the existing file.
+  std::optional<uint64_t> verifier;
+};
+
 struct FsStats {
   uint64_t total_bytes = 0;
   uint64_t free_bytes = 0;
@@ -98,6 +133,42 @@ class FileSystem {
   virtual Awaitable<Result<ReadResult>> Read(InodeId ino, uint64_t offset, uint32_t count) = 0;
   virtual Awaitable<Result<std::string>> ReadLink(InodeId ino) = 0;
   virtual Awaitable<Result<FsStats>> StatFs() = 0;
+
+  // ---- Mutations. A read-only file system answers every one with kReadOnly. ----
+  // Each name argument is a single valid component. Directory change attributes move on every
+  // successful mutation of the directory.
+
+  // Changes attributes. A size change on a directory is kIsDir; on a symlink kInvalidArgument.
+  virtual Awaitable<Result<Attr>> SetAttr(InodeId ino, SetAttrRequest request) = 0;
+  // Creates `name` in `dir`. kExists when the name is taken (unless the exclusive verifier
+  // matches the existing file's, see CreateRequest).
+  virtual Awaitable<Result<Attr>> Create(InodeId dir, std::string name, CreateRequest request) = 0;
+  // Writes `data` at `offset` (extending the file as needed). kFileSync/kDataSync return only
+  // once the data (and the size) are durable on the gateway; kUnstable may return before.
+  virtual Awaitable<Result<WriteResult>> Write(InodeId ino, uint64_t offset, Bytes data,
+                                               StableHow stable) = 0;
+  // Makes every earlier write to `ino` durable (NFS COMMIT; the range is advisory).
+  virtual Awaitable<Status> Commit(InodeId ino, uint64_t offset, uint64_t count) = 0;
+  // 8 bytes that change whenever uncommitted data may have been lost (a restart): NFS writeverf.
+  virtual uint64_t WriteVerifier() const = 0;
+  // The last open of `ino` by some client was closed: a good moment to start uploading.
+  virtual Awaitable<void> Closed(InodeId ino) = 0;
+  // Removes `name` from `dir`; kNotEmpty for a non-empty directory.
+  virtual Awaitable<Status> Remove(InodeId dir, std::string name) = 0;
+  // Atomically renames, replacing an existing target of a compatible type (a file replaces a
+  // file, a directory replaces an empty directory: else kExists / kIsDir / kNotDir / kNotEmpty).
+  // Renaming a directory into its own subtree is kInvalidArgument.
+  virtual Awaitable<Status> Rename(InodeId src_dir, std::string src_name, InodeId dst_dir,
+                                   std::string dst_name) = 0;
+  // Adds a hard link `name` in `dir` to the file `ino` (not a directory: kIsDir).
+  virtual Awaitable<Result<Attr>> Link(InodeId ino, InodeId dir, std::string name) = 0;
+  // Copies `count` bytes (0: to the source's end) from `src` at `src_offset` to `dst` at
+  // `dst_offset` without the data passing through the caller. Returns the bytes copied.
+  virtual Awaitable<Result<uint64_t>> CopyRange(InodeId src, uint64_t src_offset, InodeId dst,
+                                                uint64_t dst_offset, uint64_t count) = 0;
+  // Zeroes [offset, offset + length) within the file's size (NFSv4.2 DEALLOCATE: objects have no
+  // holes, the range reads back as zeros).
+  virtual Awaitable<Status> Deallocate(InodeId ino, uint64_t offset, uint64_t length) = 0;
 };
 
 }  // namespace bucketfs::vfs

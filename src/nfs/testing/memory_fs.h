@@ -136,7 +136,38 @@ class MemoryFs : public vfs::FileSystem {
     co_return s;
   }
 
+
+  // ---- Mutations (vfs.h). The tree is built before serving, then only read.
+  Awaitable<Result<vfs::Attr>> SetAttr(vfs::InodeId, vfs::SetAttrRequest) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<vfs::Attr>> Create(vfs::InodeId, std::string, vfs::CreateRequest) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<vfs::WriteResult>> Write(vfs::InodeId, uint64_t, Bytes,
+                                            vfs::StableHow) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Status> Commit(vfs::InodeId, uint64_t, uint64_t) override { co_return ReadOnlyError(); }
+  uint64_t WriteVerifier() const override { return 0; }
+  Awaitable<void> Closed(vfs::InodeId) override { co_return; }
+  Awaitable<Status> Remove(vfs::InodeId, std::string) override { co_return ReadOnlyError(); }
+  Awaitable<Status> Rename(vfs::InodeId, std::string, vfs::InodeId, std::string) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<vfs::Attr>> Link(vfs::InodeId, vfs::InodeId, std::string) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Result<uint64_t>> CopyRange(vfs::InodeId, uint64_t, vfs::InodeId, uint64_t,
+                                        uint64_t) override {
+    co_return ReadOnlyError();
+  }
+  Awaitable<Status> Deallocate(vfs::InodeId, uint64_t, uint64_t) override {
+    co_return ReadOnlyError();
+  }
+
  private:
+  static Status ReadOnlyError() { return Status(ErrorCode::kReadOnly, "read-only file system"); }
   struct Node {
     vfs::Attr attr;
     vfs::InodeId parent = 1;
