@@ -5,8 +5,7 @@
 namespace bucketfs::nfs {
 namespace {
 
-constexpr uint32_t kFh4Persistent = 0;         // RFC 7530 §4.2.3
-constexpr uint64_t kMaxFileSize = 5ull << 40;  // S3's largest object: 5 TiB
+constexpr uint32_t kFh4Persistent = 0;  // RFC 7530 §4.2.3
 constexpr uint32_t kMaxLink = 255;
 constexpr uint32_t kMaxName = 255;
 
@@ -92,7 +91,7 @@ bool EncodeOne(uint32_t bit, const AttrTarget& t, const AttrLimits& l, xdr::Enco
       e.WriteU64(st.total_files);
       return true;
     case fattr::kMaxFileSize:
-      e.WriteU64(kMaxFileSize);
+      e.WriteU64(kMaxFileBytes);
       return true;
     case fattr::kMaxLink:
       e.WriteU32(kMaxLink);
@@ -155,7 +154,7 @@ bool EncodeOne(uint32_t bit, const AttrTarget& t, const AttrLimits& l, xdr::Enco
       return true;
     case fattr::kSuppattrExclcreat:
       if (l.minor_version < 1) return false;
-      Bitmap().Encode(e);  // read-only: no exclusive creates
+      SettableAttrs().Encode(e);
       return true;
     default:
       return false;
@@ -261,9 +260,11 @@ Bitmap SupportedAttrs(uint32_t minor_version) {
            fattr::kSpaceTotal,
            fattr::kSpaceUsed,
            fattr::kTimeAccess,
+           fattr::kTimeAccessSet,
            fattr::kTimeDelta,
            fattr::kTimeMetadata,
            fattr::kTimeModify,
+           fattr::kTimeModifySet,
            fattr::kMountedOnFileId};
   if (minor_version >= 1) {
     b.Set(fattr::kFsLayoutTypes);
@@ -306,6 +307,97 @@ Bytes EncodeAttrValues(const Bitmap& requested, const AttrTarget& target,
 bool DecodeFattr(xdr::Decoder& in, Fattr* out) {
   // attrlist4 is opaque<>; bound it by what is left in the request.
   return out->mask.Decode(in) && in.ReadOpaque(in.remaining(), &out->values);
+}
+
+Bitmap SettableAttrs() {
+  return Bitmap{fattr::kSize,       fattr::kMode,          fattr::kOwner,
+                fattr::kOwnerGroup, fattr::kTimeAccessSet, fattr::kTimeModifySet};
+}
+
+std::optional<uint32_t> ParseOwner(std::string_view s) {
+  const std::size_t at = s.find('@');
+  if (at != std::string_view::npos) s = s.substr(0, at);
+  if (s.empty() || s.size() > 10) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
+namespace {
+
+// settime4 (RFC 7530 §3.3.1): SET_TO_SERVER_TIME4 = 0, SET_TO_CLIENT_TIME4 = 1.
+Stat DecodeSetTime(xdr::Decoder& d, std::optional<vfs::Timespec>* time, bool* now) {
+  uint32_t how = 0;
+  if (!d.ReadU32(&how)) return Stat::kBadXdr;
+  if (how == 0) {
+    *now = true;
+    return Stat::kOk;
+  }
+  if (how != 1) return Stat::kBadXdr;  // not a time_how4
+  vfs::Timespec t;
+  if (!d.ReadI64(&t.sec) || !d.ReadU32(&t.nsec)) return Stat::kBadXdr;
+  if (t.nsec >= 1000000000u) return Stat::kInval;
+  *time = t;
+  return Stat::kOk;
+}
+
+Stat DecodeOwner(xdr::Decoder& d, std::optional<uint32_t>* id) {
+  std::string s;
+  if (!d.ReadString(d.remaining(), &s)) return Stat::kBadXdr;
+  *id = ParseOwner(s);
+  return *id ? Stat::kOk : Stat::kBadOwner;
+}
+
+}  // namespace
+
+Stat DecodeSetAttrs(const Fattr& fattr, uint32_t minor_version, vfs::SetAttrRequest* out) {
+  *out = vfs::SetAttrRequest{};
+  const Bitmap supported = SupportedAttrs(minor_version);
+  const Bitmap settable = SettableAttrs();
+  const uint32_t limit = fattr.mask.BitLimit();
+  for (uint32_t bit = 0; bit < limit; ++bit) {
+    if (fattr.mask.Test(bit) && !supported.Test(bit)) return Stat::kAttrNotSupp;
+  }
+  if (!fattr.mask.IsSubsetOf(settable)) return Stat::kInval;  // a read-only attribute
+  xdr::Decoder d(fattr.values);
+  Stat s = Stat::kOk;
+  for (uint32_t bit = 0; bit < limit && s == Stat::kOk; ++bit) {
+    if (!fattr.mask.Test(bit)) continue;
+    switch (bit) {
+      case fattr::kSize: {
+        uint64_t size = 0;
+        if (!d.ReadU64(&size)) return Stat::kBadXdr;
+        out->size = size;
+        break;
+      }
+      case fattr::kMode: {
+        uint32_t mode = 0;
+        if (!d.ReadU32(&mode)) return Stat::kBadXdr;
+        out->mode = mode & 07777;
+        break;
+      }
+      case fattr::kOwner:
+        s = DecodeOwner(d, &out->uid);
+        break;
+      case fattr::kOwnerGroup:
+        s = DecodeOwner(d, &out->gid);
+        break;
+      case fattr::kTimeAccessSet:
+        s = DecodeSetTime(d, &out->atime, &out->atime_now);
+        break;
+      case fattr::kTimeModifySet:
+        s = DecodeSetTime(d, &out->mtime, &out->mtime_now);
+        break;
+      default:
+        return Stat::kServerFault;  // SettableAttrs() and this switch disagree
+    }
+  }
+  if (s != Stat::kOk) return s;
+  return d.remaining() == 0 ? Stat::kOk : Stat::kBadXdr;
 }
 
 }  // namespace bucketfs::nfs

@@ -2,11 +2,14 @@
 //
 // EncodeFattr writes the attributes a client asked for, in bit order, for one object; attributes
 // we do not support are omitted and the returned bitmap says which were written. DecodeFattr
-// reads a client's fattr4 (VERIFY/NVERIFY, later SETATTR and CREATE) without interpreting the
-// values. Pure functions over value types; thread-safe.
+// reads a client's fattr4 (VERIFY/NVERIFY, SETATTR, CREATE, OPEN createattrs) without
+// interpreting the values; DecodeSetAttrs interprets the settable ones. Pure functions over value
+// types; thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "base/bytes.h"
@@ -112,6 +115,9 @@ class Bitmap {
   std::vector<uint32_t> words_;
 };
 
+// The largest file size the server accepts (maxfilesize): S3's largest object, 5 TiB.
+inline constexpr uint64_t kMaxFileBytes = 5ull << 40;
+
 struct Fsid {
   uint64_t major = 0;
   uint64_t minor = 0;
@@ -159,5 +165,23 @@ struct Fattr {
   ByteView values;
 };
 bool DecodeFattr(xdr::Decoder& in, Fattr* out);
+
+// The attributes a client may set (SETATTR, CREATE/OPEN createattrs): size, mode, owner,
+// owner_group, time_access_set, time_modify_set. Also what suppattr_exclcreat (RFC 8881 §5.8.1.14)
+// lists for EXCLUSIVE4_1: the exclusive-create verifier is kept by the file system, not in an
+// attribute, so every settable attribute may accompany it.
+Bitmap SettableAttrs();
+
+// Interprets a client's fattr4 for SETATTR (RFC 7530 §16.32, RFC 8881 §18.30) and createattrs.
+// Checks the mask first: an attribute this server does not support → NFS4ERR_ATTRNOTSUPP, a
+// supported one that cannot be set (type, change, time_modify, ...) → NFS4ERR_INVAL. Then the
+// values, in bit order: a malformed or short value, an unknown time_how4, or bytes left over →
+// NFS4ERR_BADXDR; an owner or group that is not a numeric id → NFS4ERR_BADOWNER; nseconds ≥ 10^9
+// → NFS4ERR_INVAL. Mode bits above 07777 are ignored. On success *out holds the request.
+Stat DecodeSetAttrs(const Fattr& fattr, uint32_t minor_version, vfs::SetAttrRequest* out);
+
+// owner / owner_group (RFC 7530 §5.9): this server speaks numeric ids, "1000" or "1000@domain"
+// (any domain). Anything else (a name, an empty string, a value over 2^32-1) is nullopt.
+std::optional<uint32_t> ParseOwner(std::string_view s);
 
 }  // namespace bucketfs::nfs

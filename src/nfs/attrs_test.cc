@@ -109,7 +109,19 @@ TEST(AttrsTest, MinorVersionGatesAttributes) {
   l.minor_version = 0;
   EXPECT_TRUE(EncodeAttrValues(req, SampleTarget(), l).empty());
   l.minor_version = 1;
-  EXPECT_EQ(EncodeAttrValues(req, SampleTarget(), l).size(), 4u);  // empty bitmap4
+  // suppattr_exclcreat: every settable attribute (EXCLUSIVE4_1 keeps the verifier elsewhere).
+  Bytes v = EncodeAttrValues(req, SampleTarget(), l);
+  xdr::Decoder d(v);
+  Bitmap excl;
+  ASSERT_TRUE(excl.Decode(d));
+  EXPECT_EQ(excl, SettableAttrs());
+}
+
+TEST(AttrsTest, WriteOnlyTimesAreSupportedButNeverEncoded) {
+  EXPECT_TRUE(SupportedAttrs(0).Test(fattr::kTimeAccessSet));
+  EXPECT_TRUE(SupportedAttrs(0).Test(fattr::kTimeModifySet));
+  EXPECT_TRUE(
+      EncodeAttrValues(Bitmap{fattr::kTimeModifySet}, SampleTarget(), AttrLimits{}).empty());
 }
 
 TEST(AttrsTest, FilehandleFsidAndMountedOn) {
@@ -163,6 +175,113 @@ TEST(AttrsTest, DecodeFattr) {
   cut.resize(cut.size() - 4);
   xdr::Decoder d2(cut);
   EXPECT_FALSE(DecodeFattr(d2, &f));
+}
+
+// A client's fattr4 for SETATTR: values in bit order.
+struct SetAttrWire {
+  Bitmap mask;
+  xdr::Encoder values;
+  Stat Decode(vfs::SetAttrRequest* out, uint32_t minor = 1) const {
+    return DecodeSetAttrs(Fattr{mask, values.buffer()}, minor, out);
+  }
+};
+
+TEST(SetAttrsTest, DecodesEverySettableAttribute) {
+  SetAttrWire w;
+  w.mask = SettableAttrs();
+  w.values.WriteU64(4096);         // size
+  w.values.WriteU32(0104755);      // mode: bits above 07777 are dropped
+  w.values.WriteString("1001");    // owner
+  w.values.WriteString("50@dom");  // owner_group
+  w.values.WriteU32(0);            // time_access_set: SET_TO_SERVER_TIME4
+  w.values.WriteU32(1);            // time_modify_set: SET_TO_CLIENT_TIME4
+  w.values.WriteI64(-5);
+  w.values.WriteU32(999999999);
+  vfs::SetAttrRequest r;
+  ASSERT_EQ(w.Decode(&r), Stat::kOk);
+  EXPECT_EQ(r.size, 4096u);
+  EXPECT_EQ(r.mode, 04755u);
+  EXPECT_EQ(r.uid, 1001u);
+  EXPECT_EQ(r.gid, 50u);
+  EXPECT_TRUE(r.atime_now);
+  EXPECT_FALSE(r.atime.has_value());
+  EXPECT_FALSE(r.mtime_now);
+  EXPECT_EQ(r.mtime, (vfs::Timespec{-5, 999999999}));
+}
+
+TEST(SetAttrsTest, EmptyMaskIsAnEmptyRequest) {
+  SetAttrWire w;
+  vfs::SetAttrRequest r;
+  r.mode = 1;
+  ASSERT_EQ(w.Decode(&r), Stat::kOk);
+  EXPECT_TRUE(r.empty());
+}
+
+TEST(SetAttrsTest, MaskErrors) {
+  vfs::SetAttrRequest r;
+  SetAttrWire acl;  // supported by nobody here
+  acl.mask = Bitmap{fattr::kAcl};
+  EXPECT_EQ(acl.Decode(&r), Stat::kAttrNotSupp);
+  SetAttrWire unknown;
+  unknown.mask = Bitmap{200};
+  EXPECT_EQ(unknown.Decode(&r), Stat::kAttrNotSupp);
+  for (uint32_t bit : {fattr::kType, fattr::kChange, fattr::kFileId, fattr::kTimeModify,
+                       fattr::kNumLinks, fattr::kSupportedAttrs}) {
+    SetAttrWire ro;
+    ro.mask = Bitmap{bit};
+    ro.values.WriteU64(0);
+    EXPECT_EQ(ro.Decode(&r), Stat::kInval) << bit;
+  }
+  // suppattr_exclcreat is a 4.1 attribute: read-only in 4.1, unknown in 4.0.
+  SetAttrWire excl;
+  excl.mask = Bitmap{fattr::kSuppattrExclcreat};
+  EXPECT_EQ(excl.Decode(&r, 1), Stat::kInval);
+  EXPECT_EQ(excl.Decode(&r, 0), Stat::kAttrNotSupp);
+  // Unsupported wins over read-only.
+  SetAttrWire both;
+  both.mask = Bitmap{fattr::kType, fattr::kAcl};
+  EXPECT_EQ(both.Decode(&r), Stat::kAttrNotSupp);
+}
+
+TEST(SetAttrsTest, ValueErrors) {
+  vfs::SetAttrRequest r;
+  SetAttrWire short_size;
+  short_size.mask = Bitmap{fattr::kSize};
+  short_size.values.WriteU32(1);
+  EXPECT_EQ(short_size.Decode(&r), Stat::kBadXdr);
+  SetAttrWire trailing;
+  trailing.mask = Bitmap{fattr::kMode};
+  trailing.values.WriteU32(0644);
+  trailing.values.WriteU32(0);
+  EXPECT_EQ(trailing.Decode(&r), Stat::kBadXdr);
+  SetAttrWire name;
+  name.mask = Bitmap{fattr::kOwner};
+  name.values.WriteString("alice@example.com");
+  EXPECT_EQ(name.Decode(&r), Stat::kBadOwner);
+  SetAttrWire nsec;
+  nsec.mask = Bitmap{fattr::kTimeAccessSet};
+  nsec.values.WriteU32(1);
+  nsec.values.WriteI64(0);
+  nsec.values.WriteU32(1000000000);
+  EXPECT_EQ(nsec.Decode(&r), Stat::kInval);
+  SetAttrWire how;
+  how.mask = Bitmap{fattr::kTimeModifySet};
+  how.values.WriteU32(2);
+  EXPECT_EQ(how.Decode(&r), Stat::kBadXdr);
+}
+
+TEST(SetAttrsTest, ParseOwner) {
+  EXPECT_EQ(ParseOwner("0"), 0u);
+  EXPECT_EQ(ParseOwner("1000"), 1000u);
+  EXPECT_EQ(ParseOwner("1000@example.com"), 1000u);
+  EXPECT_EQ(ParseOwner("4294967295"), 4294967295u);
+  EXPECT_FALSE(ParseOwner("4294967296").has_value());
+  EXPECT_FALSE(ParseOwner("99999999999").has_value());
+  EXPECT_FALSE(ParseOwner("").has_value());
+  EXPECT_FALSE(ParseOwner("@example.com").has_value());
+  EXPECT_FALSE(ParseOwner("root").has_value());
+  EXPECT_FALSE(ParseOwner("-1").has_value());
+  EXPECT_FALSE(ParseOwner("1 ").has_value());
 }
 
 }  // namespace
