@@ -410,6 +410,31 @@ Stat StateManager::Open(uint32_t minor, uint64_t clientid, const OpenArgs& args,
   return Stat::kOk;
 }
 
+Stat StateManager::CheckOpen(uint32_t minor, uint64_t clientid, const OpenArgs& args,
+                             const FileHandle* file) {
+  std::lock_guard lock(mu_);
+  if ((clientid >> 32) != epoch_) return Stat::kStaleClientId;
+  Client* c = FindClient(clientid);
+  if (!c || !c->confirmed) return Stat::kStaleClientId;
+  if (minor == 0) {
+    auto it = owners_.find({clientid, args.owner});
+    if (it != owners_.end() && it->second.confirmed && args.seqid != it->second.seqid + 1) {
+      return Stat::kBadSeqId;
+    }
+  }
+  if (file) {
+    OpenState probe;
+    probe.clientid = clientid;
+    probe.owner = args.owner;
+    probe.file = *file;
+    if (ShareConflict(probe, args.share_access & kShareAccessMask,
+                      args.share_deny & kShareDenyMask)) {
+      return Stat::kShareDenied;
+    }
+  }
+  return Stat::kOk;
+}
+
 Stat StateManager::FindOpen(uint32_t minor, const StateId& id, OpenState** open) {
   if (LoadU32(id.other) != epoch_) return Stat::kStaleStateId;
   OtherKey k;
@@ -459,7 +484,7 @@ Stat StateManager::OpenDowngrade(uint32_t minor, const StateId& id, uint32_t seq
 }
 
 Stat StateManager::Close(uint32_t minor, const StateId& id, uint32_t seqid, const FileHandle& file,
-                         StateId* out) {
+                         StateId* out, bool* last_open) {
   std::lock_guard lock(mu_);
   OpenState* o = nullptr;
   if (Stat s = FindOpen(minor, id, &o); s != Stat::kOk) return s;
@@ -470,6 +495,10 @@ Stat StateManager::Close(uint32_t minor, const StateId& id, uint32_t seqid, cons
   OtherKey k;
   std::memcpy(k.data(), id.other, k.size());
   opens_.erase(k);
+  if (last_open) {
+    *last_open = std::none_of(opens_.begin(), opens_.end(),
+                              [&](const auto& kv) { return kv.second.file == file; });
+  }
   return Stat::kOk;
 }
 

@@ -116,11 +116,17 @@ class StateManager {
   // session's client.
   Stat Open(uint32_t minor, uint64_t clientid, const OpenArgs& args, const FileHandle& file,
             StateId* stateid, bool* confirm);
+  // The checks of Open() that come before any change to the file system (an OPEN that creates
+  // or truncates must fail before it touches the file): the client, the 4.0 open-owner seqid,
+  // and, when `file` is given, share reservations of other owners. Changes nothing; Open()
+  // checks again.
+  Stat CheckOpen(uint32_t minor, uint64_t clientid, const OpenArgs& args, const FileHandle* file);
   Stat OpenConfirm(const StateId& id, uint32_t seqid, const FileHandle& file, StateId* out);
   Stat OpenDowngrade(uint32_t minor, const StateId& id, uint32_t seqid, uint32_t access,
                      uint32_t deny, const FileHandle& file, StateId* out);
+  // *last_open (when given) tells whether that was the last open of `file` by any client.
   Stat Close(uint32_t minor, const StateId& id, uint32_t seqid, const FileHandle& file,
-             StateId* out);
+             StateId* out, bool* last_open = nullptr);
   Stat TestStateId(uint64_t clientid, const StateId& id);  // RFC 8881 §18.48
   Stat FreeStateId(uint64_t clientid, const StateId& id);  // RFC 8881 §18.38
   // Validates a stateid for READ (write=false) or WRITE on `file` (RFC 8881 §8.2.2).

@@ -89,6 +89,43 @@ TEST_F(StateTest, ShareDenyConflictsAcrossClients) {
   EXPECT_EQ(state_.Open(0, b, OpenRead(2, "o"), FileHandle{1, 7}, &sb, &confirm), Stat::kOk);
 }
 
+TEST_F(StateTest, CheckOpenChangesNothing) {
+  EXPECT_EQ(state_.CheckOpen(0, 12345, OpenRead(1, "o"), nullptr), Stat::kStaleClientId);
+  uint64_t a = Client40("a", Who(1));
+  uint64_t b = Client40("b", Who(2));
+  // A new owner: any seqid; nothing is recorded, so Open() still treats it as new.
+  EXPECT_EQ(state_.CheckOpen(0, a, OpenRead(5, "o"), &file_), Stat::kOk);
+  StateId sa, conf;
+  bool confirm = false;
+  ASSERT_EQ(state_.Open(0, a, OpenRead(5, "o", 3, /*deny=*/2), file_, &sa, &confirm), Stat::kOk);
+  EXPECT_TRUE(confirm);
+  ASSERT_EQ(state_.OpenConfirm(sa, 6, file_, &conf), Stat::kOk);
+  // A confirmed owner: the next seqid only.
+  EXPECT_EQ(state_.CheckOpen(0, a, OpenRead(6, "o"), nullptr), Stat::kBadSeqId);
+  EXPECT_EQ(state_.CheckOpen(0, a, OpenRead(7, "o"), nullptr), Stat::kOk);
+  EXPECT_EQ(state_.CheckOpen(0, a, OpenRead(7, "o"), nullptr), Stat::kOk);  // still 7
+  // Another client wanting to write a file opened DENY_WRITE.
+  EXPECT_EQ(state_.CheckOpen(0, b, OpenRead(1, "o", 2), &file_), Stat::kShareDenied);
+  EXPECT_EQ(state_.CheckOpen(0, b, OpenRead(1, "o", 2), nullptr), Stat::kOk);
+  EXPECT_EQ(state_.CheckOpen(0, b, OpenRead(1, "o", 1), &file_), Stat::kOk);
+}
+
+TEST_F(StateTest, CloseReportsTheLastOpenOfAFile) {
+  uint64_t a = Client40("a", Who(1));
+  uint64_t b = Client40("b", Who(2));
+  StateId sa, sb, ca, cb, closed;
+  bool confirm = false;
+  ASSERT_EQ(state_.Open(0, a, OpenRead(1, "o"), file_, &sa, &confirm), Stat::kOk);
+  ASSERT_EQ(state_.OpenConfirm(sa, 2, file_, &ca), Stat::kOk);
+  ASSERT_EQ(state_.Open(0, b, OpenRead(1, "o"), file_, &sb, &confirm), Stat::kOk);
+  ASSERT_EQ(state_.OpenConfirm(sb, 2, file_, &cb), Stat::kOk);
+  bool last = true;
+  ASSERT_EQ(state_.Close(0, ca, 3, file_, &closed, &last), Stat::kOk);
+  EXPECT_FALSE(last);
+  ASSERT_EQ(state_.Close(0, cb, 3, file_, &closed, &last), Stat::kOk);
+  EXPECT_TRUE(last);
+}
+
 TEST_F(StateTest, ExchangeIdCreateSessionSequence) {
   ExchangeIdArgs x;
   x.owner_id = {'x'};
