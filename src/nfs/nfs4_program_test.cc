@@ -122,9 +122,9 @@ TEST_F(Nfs4ProgramTest, TooManyOps) {
   EXPECT_EQ(r1.status(), Stat::kTooManyOps);
 }
 
-TEST_F(Nfs4ProgramTest, MutatingOpIsRofs) {
+TEST_F(Nfs4ProgramTest, MutatingOpOnReadOnlyExportIsRofs) {
   CompoundBuilder b(0);
-  b.PutRootFh().Lookup("data").Op(Op::kRemove).args().WriteString("hello.txt");
+  b.PutRootFh().Lookup("other").Op(Op::kRemove).args().WriteString("readme");
   ReplyReader r(Compound(b.Build()));
   EXPECT_EQ(r.status(), Stat::kRofs);
 }
@@ -303,7 +303,7 @@ TEST_F(Nfs4ProgramTest, ReadDirOfPseudoRootListsExports) {
 
 TEST_F(Nfs4ProgramTest, AccessOnReadOnlyExport) {
   CompoundBuilder b(0);
-  b.PutRootFh().Lookup("data").Lookup("hello.txt").Access(0x3f);
+  b.PutRootFh().Lookup("other").Lookup("readme").Access(0x3f);
   ReplyReader r(Compound(b.Build()));
   ASSERT_EQ(r.status(), Stat::kOk);
   Expect(r, Op::kPutRootFh, Stat::kOk);
@@ -360,10 +360,8 @@ TEST_F(Nfs4ProgramTest, ReadLinkAndSecInfo) {
   ASSERT_EQ(sr.status(), Stat::kOk);
 }
 
-TEST_F(Nfs4ProgramTest, V42CopyIsNotSupp) {
-  // 4.2 COPY in a 4.2 COMPOUND: SEQUENCE must come first, so check through the op table path by
-  // a session-less 4.2 COMPOUND whose first op is COPY → OP_NOT_IN_SESSION is not what we want;
-  // the NOTSUPP answer is checked in the session test below. Here: COPY in 4.1 is ILLEGAL.
+TEST_F(Nfs4ProgramTest, V42CopyInV41IsIllegal) {
+  // COPY is an op of minor version 2 only (ops_write_test.cc covers it in 4.2).
   CompoundBuilder b(1);
   b.Op(Op::kCopy);
   ReplyReader r(Compound(b.Build()));
@@ -399,9 +397,9 @@ TEST_F(Nfs4ProgramTest, ReadWithAnonymousStateId) {
   EXPECT_EQ(ReplyReader(Compound(s.Build())).status(), Stat::kStaleStateId);
 }
 
-TEST_F(Nfs4ProgramTest, OpenForWriteIsRofs) {
+TEST_F(Nfs4ProgramTest, OpenForWriteOnReadOnlyExportIsRofs) {
   CompoundBuilder b(0);
-  b.PutRootFh().Lookup("data").Op(Op::kOpen);
+  b.PutRootFh().Lookup("other").Op(Op::kOpen);
   auto& a = b.args();
   a.WriteU32(1);           // seqid
   a.WriteU32(2);           // OPEN4_SHARE_ACCESS_WRITE
@@ -410,7 +408,7 @@ TEST_F(Nfs4ProgramTest, OpenForWriteIsRofs) {
   a.WriteString("owner");  // owner
   a.WriteU32(0);           // OPEN4_NOCREATE
   a.WriteU32(0);           // CLAIM_NULL
-  a.WriteString("hello.txt");
+  a.WriteString("readme");
   EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kRofs);
 }
 
@@ -445,10 +443,10 @@ TEST_F(Nfs4ProgramTest, UnknownSessionIsBadSession) {
   EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kBadSession);
 }
 
-TEST_F(Nfs4ProgramTest, MinorVersionTwoRefusesCopyWithNotSupp) {
+TEST_F(Nfs4ProgramTest, MinorVersionTwoRefusesUnimplementedOpsWithNotSupp) {
   ASSERT_TRUE(EstablishSession(2));
   CompoundBuilder b(2);
-  b.Sequence(session_id_, 1).PutRootFh().Op(Op::kCopy);
+  b.Sequence(session_id_, 1).PutRootFh().Op(Op::kReadPlus);
   EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kNotSupp);
 }
 

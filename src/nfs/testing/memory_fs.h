@@ -1,15 +1,26 @@
 // MemoryFs: an in-memory vfs::FileSystem for nfs tests and fuzz targets. Build a tree with
-// AddDir/AddFile/AddSymlink before serving; after that it is only read. Inode numbers count up
-// from 1 (the root). Each call completes immediately on the caller's executor.
+// AddDir/AddFile/AddSymlink; when constructed writable it also implements every mutation of the
+// vfs contract (vfs.h): attributes, create (with exclusive-create verifiers), write/commit,
+// remove, rename (replacing files and empty directories), hard links, copy and deallocate.
+// Constructed read-only (the default), every mutation answers kReadOnly.
 //
-// Thread-safety: building is single-threaded; serving calls are const on the tree and safe to
-// run concurrently. Faults can be injected per inode (FailInode) for error-path tests.
+// Inode numbers count up from 1 (the root) and are never reused; generations are 0. Every
+// mutation moves the change attribute of what it touched (one counter for the whole tree) and
+// sets ctime (and mtime for data and directory-entry changes) from the clock. Directory cookies
+// are stable (assigned when an entry is added), so READDIR continues correctly across mutations.
+// Bounds for fuzzing: a file size limit (kTooBig beyond it), a total data budget and an inode
+// limit (kNoSpace).
+//
+// Thread-safety: every method is thread-safe (one mutex, never held across a co_await; each call
+// completes immediately on the caller's executor). Faults can be injected per inode (FailInode).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <vector>
 
 #include "base/status.h"
 #include "vfs/vfs.h"
@@ -18,214 +29,107 @@ namespace bucketfs::nfs::testing {
 
 class MemoryFs : public vfs::FileSystem {
  public:
-  explicit MemoryFs(bool read_only = true) : read_only_(read_only) {
-    Node root;
-    root.attr = MakeAttr(1, vfs::FileType::kDirectory, 0755);
-    root.attr.nlink = 2;
-    nodes_.emplace(1, std::move(root));
-  }
+  static constexpr uint64_t kDefaultMaxFileSize = 16 << 20;
+  static constexpr uint64_t kDefaultMaxTotalBytes = 64 << 20;
+  static constexpr std::size_t kDefaultMaxInodes = 100000;
 
-  vfs::InodeId AddDir(vfs::InodeId parent, const std::string& name, uint32_t mode = 0755) {
-    return Add(parent, name, vfs::FileType::kDirectory, mode, "");
-  }
+  explicit MemoryFs(bool read_only = true);
+
+  // ---- Building and inspection (any time) ----
+  vfs::InodeId AddDir(vfs::InodeId parent, const std::string& name, uint32_t mode = 0755);
   vfs::InodeId AddFile(vfs::InodeId parent, const std::string& name, std::string data,
-                       uint32_t mode = 0644) {
-    return Add(parent, name, vfs::FileType::kRegular, mode, std::move(data));
-  }
-  vfs::InodeId AddSymlink(vfs::InodeId parent, const std::string& name, std::string target) {
-    return Add(parent, name, vfs::FileType::kSymlink, 0777, std::move(target));
-  }
+                       uint32_t mode = 0644);
+  vfs::InodeId AddSymlink(vfs::InodeId parent, const std::string& name, std::string target);
   // Every later call on `ino` fails with `code`.
-  void FailInode(vfs::InodeId ino, ErrorCode code) {
-    std::lock_guard lock(mu_);
-    failures_[ino] = code;
-  }
-  void SetOwner(vfs::InodeId ino, uint32_t uid, uint32_t gid) {
-    nodes_[ino].attr.uid = uid;
-    nodes_[ino].attr.gid = gid;
-  }
+  void FailInode(vfs::InodeId ino, ErrorCode code);
+  void SetOwner(vfs::InodeId ino, uint32_t uid, uint32_t gid);
+  void SetWriteVerifier(uint64_t verifier);
+  void SetMaxFileSize(uint64_t bytes);
+  // The clock for ctime/mtime/atime of mutations (default: the system clock).
+  void SetClock(std::function<vfs::Timespec()> clock);
+  // The bytes of a regular file or a symlink's target; nullopt for a missing inode.
+  std::optional<std::string> Contents(vfs::InodeId ino) const;
+  // How many times Closed(ino) / Commit(ino, ...) were called.
+  int closed_count(vfs::InodeId ino) const;
+  int commit_count(vfs::InodeId ino) const;
+  std::size_t inode_count() const;
 
+  // ---- vfs::FileSystem ----
   vfs::InodeId RootInode() const override { return 1; }
   bool ReadOnly() const override { return read_only_; }
-
-  Awaitable<Result<vfs::Attr>> GetAttr(vfs::InodeId ino) override { co_return Get(ino); }
-
-  Awaitable<Result<vfs::Attr>> Lookup(vfs::InodeId dir, std::string name) override {
-    auto d_r = FindPtr(dir);
-    if (!d_r.ok()) co_return d_r.status();
-    const Node* d = *d_r;
-    if (d->attr.type != vfs::FileType::kDirectory) {
-      co_return Status(ErrorCode::kNotDir, "not a directory");
-    }
-    auto it = d->children.find(name);
-    if (it == d->children.end()) co_return NotFoundError(name);
-    co_return Get(it->second);
-  }
-
-  Awaitable<Result<vfs::Attr>> Parent(vfs::InodeId dir) override {
-    auto d_r = FindPtr(dir);
-    if (!d_r.ok()) co_return d_r.status();
-    const Node* d = *d_r;
-    co_return Get(d->parent);
-  }
-
+  Awaitable<Result<vfs::Attr>> GetAttr(vfs::InodeId ino) override;
+  Awaitable<Result<vfs::Attr>> Lookup(vfs::InodeId dir, std::string name) override;
+  Awaitable<Result<vfs::Attr>> Parent(vfs::InodeId dir) override;
   Awaitable<Result<vfs::DirPage>> ReadDir(vfs::InodeId dir, uint64_t cookie,
-                                          std::size_t max_entries) override {
-    auto d_r = FindPtr(dir);
-    if (!d_r.ok()) co_return d_r.status();
-    const Node* d = *d_r;
-    if (d->attr.type != vfs::FileType::kDirectory) {
-      co_return Status(ErrorCode::kNotDir, "not a directory");
-    }
-    vfs::DirPage page;
-    page.verifier = 0x5eed;
-    // Cookies are 3 + index in name order.
-    uint64_t index = 0;
-    for (const auto& [name, ino] : d->children) {
-      uint64_t c = 3 + index++;
-      if (cookie != 0 && c <= cookie) continue;
-      if (page.entries.size() >= max_entries) co_return page;
-      vfs::DirEntry e;
-      e.name = name;
-      e.attr = nodes_.at(ino).attr;
-      e.cookie = c;
-      page.entries.push_back(std::move(e));
-    }
-    page.eof = true;
-    co_return page;
-  }
-
-  Awaitable<Result<vfs::Attr>> Open(vfs::InodeId ino) override { co_return Get(ino); }
-
+                                          std::size_t max_entries) override;
+  Awaitable<Result<vfs::Attr>> Open(vfs::InodeId ino) override;
   Awaitable<Result<vfs::ReadResult>> Read(vfs::InodeId ino, uint64_t offset,
-                                          uint32_t count) override {
-    auto n_r = FindPtr(ino);
-    if (!n_r.ok()) co_return n_r.status();
-    const Node* n = *n_r;
-    if (n->attr.type == vfs::FileType::kDirectory) {
-      co_return Status(ErrorCode::kIsDir, "is a directory");
-    }
-    vfs::ReadResult r;
-    const std::string& data = n->data;
-    if (offset < data.size()) {
-      std::size_t len = std::min<std::size_t>(count, data.size() - offset);
-      r.data.assign(data.begin() + static_cast<std::ptrdiff_t>(offset),
-                    data.begin() + static_cast<std::ptrdiff_t>(offset + len));
-    }
-    r.eof = offset + r.data.size() >= data.size();
-    co_return r;
-  }
+                                          uint32_t count) override;
+  Awaitable<Result<std::string>> ReadLink(vfs::InodeId ino) override;
+  Awaitable<Result<vfs::FsStats>> StatFs() override;
 
-  Awaitable<Result<std::string>> ReadLink(vfs::InodeId ino) override {
-    auto n_r = FindPtr(ino);
-    if (!n_r.ok()) co_return n_r.status();
-    const Node* n = *n_r;
-    if (n->attr.type != vfs::FileType::kSymlink) {
-      co_return InvalidArgumentError("not a symlink");
-    }
-    co_return n->data;
-  }
-
-  Awaitable<Result<vfs::FsStats>> StatFs() override {
-    vfs::FsStats s;
-    s.total_bytes = 1 << 30;
-    s.free_bytes = 1 << 29;
-    s.avail_bytes = 1 << 29;
-    s.total_files = 1000;
-    s.free_files = 1000 - nodes_.size();
-    co_return s;
-  }
-
-
-  // ---- Mutations (vfs.h). The tree is built before serving, then only read.
-  Awaitable<Result<vfs::Attr>> SetAttr(vfs::InodeId, vfs::SetAttrRequest) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<vfs::Attr>> Create(vfs::InodeId, std::string, vfs::CreateRequest) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<vfs::WriteResult>> Write(vfs::InodeId, uint64_t, Bytes,
-                                            vfs::StableHow) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Status> Commit(vfs::InodeId, uint64_t, uint64_t) override { co_return ReadOnlyError(); }
-  uint64_t WriteVerifier() const override { return 0; }
-  Awaitable<void> Closed(vfs::InodeId) override { co_return; }
-  Awaitable<Status> Remove(vfs::InodeId, std::string) override { co_return ReadOnlyError(); }
-  Awaitable<Status> Rename(vfs::InodeId, std::string, vfs::InodeId, std::string) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<vfs::Attr>> Link(vfs::InodeId, vfs::InodeId, std::string) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<uint64_t>> CopyRange(vfs::InodeId, uint64_t, vfs::InodeId, uint64_t,
-                                        uint64_t) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Status> Deallocate(vfs::InodeId, uint64_t, uint64_t) override {
-    co_return ReadOnlyError();
-  }
+  Awaitable<Result<vfs::Attr>> SetAttr(vfs::InodeId ino, vfs::SetAttrRequest request) override;
+  Awaitable<Result<vfs::Attr>> Create(vfs::InodeId dir, std::string name,
+                                      vfs::CreateRequest request) override;
+  Awaitable<Result<vfs::WriteResult>> Write(vfs::InodeId ino, uint64_t offset, Bytes data,
+                                            vfs::StableHow stable) override;
+  Awaitable<Status> Commit(vfs::InodeId ino, uint64_t offset, uint64_t count) override;
+  uint64_t WriteVerifier() const override;
+  Awaitable<void> Closed(vfs::InodeId ino) override;
+  Awaitable<Status> Remove(vfs::InodeId dir, std::string name) override;
+  Awaitable<Status> Rename(vfs::InodeId src_dir, std::string src_name, vfs::InodeId dst_dir,
+                           std::string dst_name) override;
+  Awaitable<Result<vfs::Attr>> Link(vfs::InodeId ino, vfs::InodeId dir, std::string name) override;
+  Awaitable<Result<uint64_t>> CopyRange(vfs::InodeId src, uint64_t src_offset, vfs::InodeId dst,
+                                        uint64_t dst_offset, uint64_t count) override;
+  Awaitable<Status> Deallocate(vfs::InodeId ino, uint64_t offset, uint64_t length) override;
 
  private:
-  static Status ReadOnlyError() { return Status(ErrorCode::kReadOnly, "read-only file system"); }
+  struct Entry {
+    vfs::InodeId ino = 0;
+    uint64_t cookie = 0;
+  };
   struct Node {
     vfs::Attr attr;
-    vfs::InodeId parent = 1;
-    std::string data;  // file bytes or symlink target
-    std::map<std::string, vfs::InodeId> children;
+    vfs::InodeId parent = 1;  // directories only (files may have several names)
+    std::string data;         // file bytes or symlink target
+    std::map<std::string, Entry> children;
+    std::map<uint64_t, std::string> by_cookie;  // the same entries in cookie order
+    uint64_t next_cookie = 3;                   // 0, 1 and 2 are reserved by NFSv4
+    std::optional<uint64_t> verifier;           // exclusive create
+    int closed = 0;
+    int commits = 0;
   };
 
-  static vfs::Attr MakeAttr(vfs::InodeId ino, vfs::FileType type, uint32_t mode) {
-    vfs::Attr a;
-    a.ino = ino;
-    a.type = type;
-    a.mode = mode;
-    a.uid = 1000;
-    a.gid = 1000;
-    a.mtime = {1700000000, 0};
-    a.atime = a.mtime;
-    a.ctime = a.mtime;
-    a.change = 1;
-    return a;
-  }
+  // All of these expect mu_ held.
+  Result<Node*> Find(vfs::InodeId ino);
+  Result<const Node*> Find(vfs::InodeId ino) const;
+  Result<Node*> FindDir(vfs::InodeId ino);
+  Result<Node*> FindFile(vfs::InodeId ino);  // a regular file: kIsDir / kInvalidArgument
+  vfs::Timespec Now() const;
+  // A mutation of `n`: new change attribute and ctime (and mtime when `data`).
+  void Touch(Node& n, bool data);
+  void AddEntry(Node& dir, const std::string& name, vfs::InodeId ino);
+  void RemoveEntry(Node& dir, const std::string& name);
+  // Drops one name of `ino` (and the inode with its last name).
+  void Unlink(vfs::InodeId ino);
+  // Resizes a file's data within the bounds.
+  Status Resize(Node& n, uint64_t size);
+  vfs::InodeId AddLocked(vfs::InodeId parent, const std::string& name, vfs::FileType type,
+                         uint32_t mode, std::string data);
+  Status Writable() const;
 
-  vfs::InodeId Add(vfs::InodeId parent, const std::string& name, vfs::FileType type, uint32_t mode,
-                   std::string data) {
-    vfs::InodeId ino = next_++;
-    Node n;
-    n.attr = MakeAttr(ino, type, mode);
-    n.attr.size = data.size();
-    n.attr.space_used = data.size();
-    n.parent = parent;
-    n.data = std::move(data);
-    if (type == vfs::FileType::kDirectory) n.attr.nlink = 2;
-    nodes_.emplace(ino, std::move(n));
-    nodes_[parent].children[name] = ino;
-    nodes_[parent].attr.change++;
-    return ino;
-  }
-
-  Result<const Node*> FindPtr(vfs::InodeId ino) const {
-    {
-      std::lock_guard lock(mu_);
-      auto f = failures_.find(ino);
-      if (f != failures_.end()) return Status(f->second, "injected failure");
-    }
-    auto it = nodes_.find(ino);
-    if (it == nodes_.end()) return Status(ErrorCode::kStale, "no such inode");
-    return &it->second;
-  }
-  Result<vfs::Attr> Get(vfs::InodeId ino) const {
-    auto r = FindPtr(ino);
-    if (!r.ok()) return r.status();
-    return (*r)->attr;
-  }
-
-  bool read_only_;
-  vfs::InodeId next_ = 2;
-  std::map<vfs::InodeId, Node> nodes_;
+  const bool read_only_;
   mutable std::mutex mu_;
+  std::map<vfs::InodeId, Node> nodes_;
   std::map<vfs::InodeId, ErrorCode> failures_;
+  vfs::InodeId next_ino_ = 2;
+  uint64_t change_seq_ = 1;
+  uint64_t total_bytes_ = 0;
+  uint64_t max_file_size_ = kDefaultMaxFileSize;
+  uint64_t max_total_bytes_ = kDefaultMaxTotalBytes;
+  uint64_t write_verifier_ = 0x6275636b65746673;  // "bucketfs"
+  std::function<vfs::Timespec()> clock_;
 };
 
 }  // namespace bucketfs::nfs::testing

@@ -1,6 +1,6 @@
-// ProgramHarness: an NfsServer over two MemoryFs exports ("data" id 1, "other" id 2) and a
-// synchronous Compound() that calls Nfs4Program::Call on a private io_context. For unit tests and
-// the fuzz target. Not thread-safe.
+// ProgramHarness: an NfsServer over two MemoryFs exports ("data" id 1, writable; "other" id 2,
+// read-only) and a synchronous Compound() that calls Nfs4Program::Call on a private io_context.
+// For unit tests and the fuzz target. Not thread-safe.
 #pragma once
 
 #include <boost/asio/co_spawn.hpp>
@@ -21,7 +21,7 @@ namespace bucketfs::nfs::testing {
 class ProgramHarness {
  public:
   ProgramHarness() {
-    fs_ = std::make_shared<MemoryFs>();
+    fs_ = std::make_shared<MemoryFs>(/*read_only=*/false);
     docs_ = fs_->AddDir(1, "docs");
     hello_ = fs_->AddFile(1, "hello.txt", "hello world\n");
     link_ = fs_->AddSymlink(1, "link", "hello.txt");
@@ -30,10 +30,10 @@ class ProgramHarness {
       std::snprintf(name, sizeof(name), "f%02d", i);
       fs_->AddFile(docs_, name, std::string(static_cast<std::size_t>(i) * 100, 'x'));
     }
-    auto other = std::make_shared<MemoryFs>();
-    other->AddFile(1, "readme", "other export\n");
+    other_ = std::make_shared<MemoryFs>(/*read_only=*/true);
+    other_->AddFile(1, "readme", "other export\n");
     (void)exports_.Add(vfs::Export{1, "data", fs_});
-    (void)exports_.Add(vfs::Export{2, "other", other});
+    (void)exports_.Add(vfs::Export{2, "other", other_});
     server_ = std::make_unique<NfsServer>(io_.get_executor(), exports_, NfsOptions{});
     program_ = server_->program();
     call_.program = kNfsProgram;
@@ -103,6 +103,7 @@ class ProgramHarness {
   asio::io_context io_;
   vfs::ExportTable exports_;
   std::shared_ptr<MemoryFs> fs_;
+  std::shared_ptr<MemoryFs> other_;
   vfs::InodeId docs_ = 0, hello_ = 0, link_ = 0;
   std::unique_ptr<NfsServer> server_;
   std::shared_ptr<rpc::Program> program_;
