@@ -16,7 +16,12 @@ std::size_t Rows(const Batch& b) {
 }  // namespace
 
 AsyncMetaStore::AsyncMetaStore(std::shared_ptr<MetaStore> store, BlockingPool& pool)
-    : store_(std::move(store)), pool_(pool), writer_([this] { WriterLoop(); }) {}
+    : store_(std::move(store)), pool_(pool) {
+  // Once, at startup (the composition root's thread): where journal ids continue.
+  auto max_id = store_->MaxJournalId();
+  next_journal_id_ = max_id.ok() ? *max_id : 0;
+  writer_ = std::thread([this] { WriterLoop(); });
+}
 
 AsyncMetaStore::~AsyncMetaStore() {
   {

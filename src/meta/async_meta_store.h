@@ -43,6 +43,9 @@ class AsyncMetaStore {
   Awaitable<Result<std::optional<InodeRow>>> GetInode(uint32_t export_id, InodeId ino);
   Awaitable<Result<std::optional<DirContents>>> GetDir(uint32_t export_id, InodeId dir);
 
+  // A new journal id, above every id the store ever used (shared by all exports).
+  int64_t NextJournalId() { return next_journal_id_.fetch_add(1) + 1; }
+
   void Submit(Batch batch);
   Awaitable<Status> Flush();
   // Blocking flush, for shutdown and tests (not from an I/O thread).
@@ -65,6 +68,7 @@ class AsyncMetaStore {
   uint64_t submitted_ = 0;  // sequence number of the last submitted batch
   uint64_t committed_ = 0;  // every batch up to this sequence number is done
   bool stopping_ = false;
+  std::atomic<int64_t> next_journal_id_{0};  // the last id handed out
   std::atomic<uint64_t> commit_failures_{0};
   std::atomic<uint64_t> dropped_listings_{0};
   std::thread writer_;

@@ -54,6 +54,9 @@ struct InodeRow {
 
   int64_t validated_at_ms = 0;    // when size/ETag were last confirmed against the bucket
   uint64_t listing_verifier = 0;  // directories: verifier of the last listing (0: never listed)
+  // The gateway created or moved this inode to `key` and the bucket may not show it yet (its
+  // upload, marker or rename is pending): listings that lack it must not drop it.
+  bool local = false;
 
   friend bool operator==(const InodeRow&, const InodeRow&) = default;
 };
@@ -61,6 +64,9 @@ struct InodeRow {
 struct DirEntryRow {
   std::string name;
   InodeId ino = 0;
+  // Slot of the entry in the directory (READDIR cookies derive from it). Slots of removed entries
+  // stay empty, so the cookies of the others never move.
+  uint64_t pos = 0;
   friend bool operator==(const DirEntryRow&, const DirEntryRow&) = default;
 };
 
@@ -84,13 +90,36 @@ struct Batch {
   };
   // Listings whose content changed: the directory's entries are replaced.
   std::vector<Listing> listings;
+  // Single-entry changes of listed directories (create, remove, rename), applied after
+  // `listings`: an entry put into slot `pos` of `dir` (replacing what was there), or removed.
+  struct DirentPut {
+    InodeId dir = 0;
+    DirEntryRow entry;
+  };
+  std::vector<DirentPut> dirent_puts;
+  std::vector<std::pair<InodeId, uint64_t>> dirent_deletes;  // (dir, pos)
+  // Journal changes committed with the namespace change they belong to. Ids are chosen by the
+  // caller (above MetaStore::MaxJournalId()), so it can refer to an entry before it is committed.
+  struct JournalAppend {
+    int64_t id = 0;
+    std::string op;
+    std::string payload;
+  };
+  std::vector<JournalAppend> journal_appends;
+  std::vector<std::pair<int64_t, std::string>> journal_updates;  // (id, new payload)
+  std::vector<int64_t> journal_completes;
+  // Make this batch durable against power loss (fsync) before the commit returns: namespace
+  // changes a client was told are done (CREATE, REMOVE, RENAME, COMMIT).
+  bool durable = false;
   // Listings confirmed unchanged: only their load time moves (dir, loaded_at_ms).
   std::vector<std::pair<InodeId, int64_t>> listing_touches;
   // New high-water mark of allocated inode numbers (0: unchanged).
   InodeId next_ino = 0;
 
   bool empty() const {
-    return upserts.empty() && listings.empty() && listing_touches.empty() && next_ino == 0;
+    return upserts.empty() && listings.empty() && listing_touches.empty() && next_ino == 0 &&
+           dirent_puts.empty() && dirent_deletes.empty() && journal_appends.empty() &&
+           journal_updates.empty() && journal_completes.empty();
   }
 };
 
@@ -131,11 +160,14 @@ class MetaStore {
   virtual Result<std::optional<DirContents>> GetDir(uint32_t export_id, InodeId dir) = 0;
   virtual Status Commit(const Batch& batch) = 0;
 
-  // Journal (used by the write path).
+  // Journal (used by the write path). Entries are also appended, updated and completed through
+  // Batch, atomically with the namespace change they belong to.
   virtual Result<int64_t> AppendJournal(uint32_t export_id, const std::string& op,
                                         const std::string& payload) = 0;
   virtual Result<std::vector<JournalEntry>> PendingJournal(std::size_t limit) = 0;
   virtual Status CompleteJournal(int64_t id) = 0;
+  // The highest journal id ever used (0 when none): new ids must be above it.
+  virtual Result<int64_t> MaxJournalId() = 0;
 };
 
 }  // namespace bucketfs::meta

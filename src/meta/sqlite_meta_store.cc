@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -81,6 +82,10 @@ constexpr const char* kMigrations[] = {
     // that it does not change when the gateway restarts). Existing exports start now.
     R"sql(
     ALTER TABLE exports ADD COLUMN created_at_ms INTEGER NOT NULL DEFAULT 0;
+    )sql",
+    // 2 → 3: the write path. Inodes the gateway created or moved whose S3 side is pending.
+    R"sql(
+    ALTER TABLE inodes ADD COLUMN local INTEGER NOT NULL DEFAULT 0;
     )sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
@@ -164,7 +169,7 @@ class Stmt {
 constexpr const char* kInodeColumns =
     "ino, generation, parent, name, key, is_dir, stale, has_marker, size, etag, version_id, "
     "last_modified_ns, meta_known, mode, uid, gid, mtime_sec, mtime_nsec, validated_at_ms, "
-    "listing_verifier";
+    "listing_verifier, local";
 
 InodeRow ReadInode(const Stmt& s) {
   InodeRow r;
@@ -188,6 +193,7 @@ InodeRow ReadInode(const Stmt& s) {
   r.mtime_nsec = static_cast<uint32_t>(s.Int(17));
   r.validated_at_ms = s.Int(18);
   r.listing_verifier = static_cast<uint64_t>(s.Int(19));
+  r.local = s.Int(20) != 0;
   return r;
 }
 
@@ -417,13 +423,15 @@ Result<std::optional<DirContents>> SqliteMetaStore::GetDir(uint32_t export_id, I
     DirContents out;
     out.verifier = static_cast<uint64_t>(head.Int(0));
     out.loaded_at_ms = head.Int(1);
-    Stmt ents(db_, "SELECT name, ino FROM dirents WHERE export_id = ?1 AND dir = ?2 ORDER BY pos");
+    Stmt ents(db_,
+              "SELECT name, ino, pos FROM dirents WHERE export_id = ?1 AND dir = ?2 ORDER BY pos");
     BFS_RETURN_IF_ERROR(ents.Prepared());
     ents.Bind(1, export_id).Bind(2, static_cast<int64_t>(dir));
     for (;;) {
       BFS_ASSIGN_OR_RETURN(bool more, ents.Step());
       if (!more) break;
-      out.entries.push_back({ents.Str(0), static_cast<InodeId>(ents.Int(1))});
+      out.entries.push_back(
+          {ents.Str(0), static_cast<InodeId>(ents.Int(1)), static_cast<uint64_t>(ents.Int(2))});
     }
     std::string sql = std::string("SELECT ") + kInodeColumns +
                       " FROM inodes WHERE export_id = ?1 AND ino IN (SELECT ino FROM dirents "
@@ -446,7 +454,7 @@ Status SqliteMetaStore::CommitLocked(const Batch& b) {
   std::string upsert_sql =
       std::string("INSERT OR REPLACE INTO inodes (export_id, ") + kInodeColumns +
       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-      "?18, ?19, ?20, ?21)";
+      "?18, ?19, ?20, ?21, ?22)";
   Stmt up(db_, upsert_sql.c_str());
   BFS_RETURN_IF_ERROR(up.Prepared());
   for (const InodeRow& r : b.upserts) {
@@ -470,7 +478,8 @@ Status SqliteMetaStore::CommitLocked(const Batch& b) {
         .BindOpt(18, r.mtime_sec)
         .Bind(19, r.mtime_nsec)
         .Bind(20, r.validated_at_ms)
-        .Bind(21, static_cast<int64_t>(r.listing_verifier));
+        .Bind(21, static_cast<int64_t>(r.listing_verifier))
+        .Bind(22, r.local);
     BFS_RETURN_IF_ERROR(up.Run());
   }
   Stmt del(db_, "DELETE FROM dirents WHERE export_id = ?1 AND dir = ?2");
@@ -484,9 +493,11 @@ Status SqliteMetaStore::CommitLocked(const Batch& b) {
   for (const Batch::Listing& l : b.listings) {
     const auto dir = static_cast<int64_t>(l.dir);
     BFS_RETURN_IF_ERROR(del.Bind(1, b.export_id).Bind(2, dir).Run());
-    int64_t pos = 0;
     for (const DirEntryRow& e : l.entries) {
-      ins.Bind(1, b.export_id).Bind(2, dir).Bind(3, pos++).BindBlob(4, e.name);
+      ins.Bind(1, b.export_id)
+          .Bind(2, dir)
+          .Bind(3, static_cast<int64_t>(e.pos))
+          .BindBlob(4, e.name);
       BFS_RETURN_IF_ERROR(ins.Bind(5, static_cast<int64_t>(e.ino)).Run());
     }
     head.Bind(1, b.export_id).Bind(2, dir).Bind(3, static_cast<int64_t>(l.verifier));
@@ -498,6 +509,7 @@ Status SqliteMetaStore::CommitLocked(const Batch& b) {
     BFS_RETURN_IF_ERROR(
         touch.Bind(1, b.export_id).Bind(2, static_cast<int64_t>(dir)).Bind(3, at).Run());
   }
+  BFS_RETURN_IF_ERROR(CommitDirentsAndJournalLocked(b));
   if (b.next_ino != 0) {
     Stmt next(db_, "UPDATE exports SET next_ino = max(next_ino, ?2) WHERE export_id = ?1");
     BFS_RETURN_IF_ERROR(next.Bind(1, b.export_id).Bind(2, static_cast<int64_t>(b.next_ino)).Run());
@@ -505,16 +517,73 @@ Status SqliteMetaStore::CommitLocked(const Batch& b) {
   return Status::Ok();
 }
 
+Status SqliteMetaStore::CommitDirentsAndJournalLocked(const Batch& b) {
+  Stmt put(db_,
+           "INSERT OR REPLACE INTO dirents (export_id, dir, pos, name, ino) "
+           "VALUES (?1, ?2, ?3, ?4, ?5)");
+  Stmt del(db_, "DELETE FROM dirents WHERE export_id = ?1 AND dir = ?2 AND pos = ?3");
+  BFS_RETURN_IF_ERROR(put.Prepared());
+  BFS_RETURN_IF_ERROR(del.Prepared());
+  for (const Batch::DirentPut& p : b.dirent_puts) {
+    put.Bind(1, b.export_id).Bind(2, static_cast<int64_t>(p.dir));
+    put.Bind(3, static_cast<int64_t>(p.entry.pos)).BindBlob(4, p.entry.name);
+    BFS_RETURN_IF_ERROR(put.Bind(5, static_cast<int64_t>(p.entry.ino)).Run());
+  }
+  for (const auto& [dir, pos] : b.dirent_deletes) {
+    del.Bind(1, b.export_id).Bind(2, static_cast<int64_t>(dir));
+    BFS_RETURN_IF_ERROR(del.Bind(3, static_cast<int64_t>(pos)).Run());
+  }
+  Stmt append(db_,
+              "INSERT INTO journal (id, export_id, op, payload, created_at_ms) "
+              "VALUES (?1, ?2, ?3, ?4, ?5)");
+  Stmt update(db_, "UPDATE journal SET payload = ?2 WHERE id = ?1");
+  Stmt complete(db_, "DELETE FROM journal WHERE id = ?1");
+  BFS_RETURN_IF_ERROR(append.Prepared());
+  BFS_RETURN_IF_ERROR(update.Prepared());
+  BFS_RETURN_IF_ERROR(complete.Prepared());
+  const int64_t now = WallMs();
+  for (const Batch::JournalAppend& j : b.journal_appends) {
+    append.Bind(1, j.id).Bind(2, b.export_id).BindText(3, j.op).BindBlob(4, j.payload);
+    BFS_RETURN_IF_ERROR(append.Bind(5, now).Run());
+  }
+  for (const auto& [id, payload] : b.journal_updates) {
+    BFS_RETURN_IF_ERROR(update.Bind(1, id).BindBlob(2, payload).Run());
+  }
+  for (int64_t id : b.journal_completes) BFS_RETURN_IF_ERROR(complete.Bind(1, id).Run());
+  return Status::Ok();
+}
+
 Status SqliteMetaStore::Commit(const Batch& batch) {
   if (batch.empty()) return Status::Ok();
   std::lock_guard lock(mu_);
+  // A durable batch is fsync'd at COMMIT (synchronous=FULL); the others ride on the next sync.
+  if (batch.durable) BFS_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
   BFS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s = CommitLocked(batch);
   if (!s.ok()) {
     (void)Exec("ROLLBACK");
-    return s;
+  } else {
+    s = Exec("COMMIT");
   }
-  return Exec("COMMIT");
+  if (batch.durable) {
+    Status back = Exec("PRAGMA synchronous=NORMAL");
+    if (s.ok()) s = back;
+  }
+  return s;
+}
+
+Result<int64_t> SqliteMetaStore::MaxJournalId() {
+  std::lock_guard lock(mu_);
+  // AUTOINCREMENT keeps the highest id ever used in sqlite_sequence, even after deletes.
+  Stmt seq(db_, "SELECT seq FROM sqlite_sequence WHERE name = 'journal'");
+  BFS_RETURN_IF_ERROR(seq.Prepared());
+  BFS_ASSIGN_OR_RETURN(bool row, seq.Step());
+  int64_t max_id = row ? seq.Int(0) : 0;
+  Stmt live(db_, "SELECT coalesce(max(id), 0) FROM journal");
+  BFS_RETURN_IF_ERROR(live.Prepared());
+  BFS_ASSIGN_OR_RETURN(bool row2, live.Step());
+  if (row2) max_id = std::max(max_id, live.Int(0));
+  return max_id;
 }
 
 Result<int64_t> SqliteMetaStore::AppendJournal(uint32_t export_id, const std::string& op,

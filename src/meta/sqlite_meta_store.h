@@ -9,7 +9,8 @@
 // says what happened. A missing file is simply created.
 //
 // Durability: synchronous=NORMAL in WAL mode: a committed transaction survives a crash of the
-// process; a power loss may roll back the last transactions but never corrupts the file.
+// process; a power loss may roll back the last transactions but never corrupts the file. Batches
+// marked `durable` are committed with synchronous=FULL (fsync before Commit returns).
 //
 // Thread-safety: every method locks one mutex (one connection, serialised). All methods block on
 // disk: never call them from an I/O thread (use AsyncMetaStore).
@@ -25,7 +26,7 @@ struct sqlite3;
 
 namespace bucketfs::meta {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 class SqliteMetaStore : public MetaStore {
  public:
@@ -44,6 +45,7 @@ class SqliteMetaStore : public MetaStore {
                                 const std::string& payload) override;
   Result<std::vector<JournalEntry>> PendingJournal(std::size_t limit) override;
   Status CompleteJournal(int64_t id) override;
+  Result<int64_t> MaxJournalId() override;
 
   // True when Open() found a damaged file and started over.
   bool rebuilt() const { return rebuilt_; }
@@ -57,6 +59,7 @@ class SqliteMetaStore : public MetaStore {
   Status BumpBootGeneration();
   Result<std::optional<InodeRow>> GetInodeLocked(uint32_t export_id, InodeId ino);
   Status CommitLocked(const Batch& batch);
+  Status CommitDirentsAndJournalLocked(const Batch& batch);
 
   std::mutex mu_;
   sqlite3* db_;

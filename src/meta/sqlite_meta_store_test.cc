@@ -73,7 +73,7 @@ TEST_F(SqliteMetaStoreTest, RowsAndListingsSurviveReopen) {
     d.is_dir = true;
     d.mode.reset();
     b.upserts.push_back(d);
-    b.listings.push_back({1, {{"a", 2}, {std::string("d\0x", 3), 3}}, 99, 1000});
+    b.listings.push_back({1, {{"a", 2, 0}, {std::string("d\0x", 3), 3, 1}}, 99, 1000});
     b.next_ino = 4;
     ASSERT_TRUE(store->Commit(b).ok());
   }
@@ -112,7 +112,7 @@ TEST_F(SqliteMetaStoreTest, ListingReplacedAndTouched) {
   ASSERT_TRUE(store->OpenExport(1, "x", "b", "").ok());
   Batch b;
   b.export_id = 1;
-  b.listings.push_back({1, {{"a", 2}, {"b", 3}, {"c", 4}}, 1, 10});
+  b.listings.push_back({1, {{"a", 2, 0}, {"b", 3, 1}, {"c", 4, 2}}, 1, 10});
   ASSERT_TRUE(store->Commit(b).ok());
   Batch b2;
   b2.export_id = 1;
@@ -124,7 +124,7 @@ TEST_F(SqliteMetaStoreTest, ListingReplacedAndTouched) {
   ASSERT_TRUE(store->Commit(b3).ok());
   auto dir = store->GetDir(1, 1);
   ASSERT_TRUE(dir.ok() && dir->has_value());
-  EXPECT_EQ((*dir)->entries, (std::vector<DirEntryRow>{{"c", 4}}));
+  EXPECT_EQ((*dir)->entries, (std::vector<DirEntryRow>{{"c", 4, 0}}));
   EXPECT_EQ((*dir)->verifier, 2u);
   EXPECT_EQ((*dir)->loaded_at_ms, 30);
 }
@@ -175,9 +175,13 @@ TEST_F(SqliteMetaStoreTest, SchemaOneIsMigratedKeepingTheNamespace) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE exports DROP COLUMN created_at_ms; PRAGMA user_version=1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
+  ASSERT_EQ(
+      sqlite3_exec(
+          db,
+          "ALTER TABLE exports DROP COLUMN created_at_ms; ALTER TABLE inodes DROP COLUMN local; "
+          "PRAGMA user_version=1",
+          nullptr, nullptr, nullptr),
+      SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   auto store = OpenOrDie();
@@ -239,6 +243,73 @@ TEST_F(SqliteMetaStoreTest, JournalKeepsOrderUntilCompleted) {
   ASSERT_EQ(pending->size(), 1u);
   EXPECT_EQ((*pending)[0].op, "delete");
   EXPECT_EQ((*pending)[0].payload, "a");
+}
+
+TEST_F(SqliteMetaStoreTest, BatchCarriesDirentChangesAndJournalAtomically) {
+  auto store = OpenOrDie();
+  ASSERT_TRUE(store->OpenExport(1, "e", "b", "").ok());
+  InodeRow dir;
+  dir.ino = 1;
+  dir.generation = 1;
+  dir.is_dir = true;
+  Batch first;
+  first.export_id = 1;
+  first.upserts.push_back(dir);
+  first.listings.push_back({1, {{"a", 2, 0}, {"b", 3, 1}}, 9, 100});
+  ASSERT_TRUE(store->Commit(first).ok());
+  auto max_before = store->MaxJournalId();
+  ASSERT_TRUE(max_before.ok());
+  // Remove "a" (slot 0 stays empty), add "c" in slot 2, journal the S3 side, durably.
+  Batch change;
+  change.export_id = 1;
+  change.durable = true;
+  change.dirent_deletes.emplace_back(1, 0);
+  change.dirent_puts.push_back({1, {"c", 4, 2}});
+  change.journal_appends.push_back({*max_before + 5, "delete", "a"});
+  ASSERT_TRUE(store->Commit(change).ok());
+  auto d = store->GetDir(1, 1);
+  ASSERT_TRUE(d.ok() && d->has_value());
+  ASSERT_EQ((*d)->entries.size(), 2u);
+  EXPECT_EQ((*d)->entries[0], (DirEntryRow{"b", 3, 1}));
+  EXPECT_EQ((*d)->entries[1], (DirEntryRow{"c", 4, 2}));
+  auto j = store->PendingJournal(10);
+  ASSERT_EQ(j->size(), 1u);
+  EXPECT_EQ((*j)[0].id, *max_before + 5);
+  EXPECT_EQ(*store->MaxJournalId(), *max_before + 5);
+  Batch update;
+  update.export_id = 1;
+  update.journal_updates.emplace_back(*max_before + 5, "a2");
+  ASSERT_TRUE(store->Commit(update).ok());
+  EXPECT_EQ((*store->PendingJournal(10))[0].payload, "a2");
+  Batch done;
+  done.export_id = 1;
+  done.journal_completes.push_back(*max_before + 5);
+  ASSERT_TRUE(store->Commit(done).ok());
+  EXPECT_TRUE(store->PendingJournal(10)->empty());
+  // Ids never go back, even with the journal empty.
+  EXPECT_EQ(*store->MaxJournalId(), *max_before + 5);
+}
+
+TEST_F(SqliteMetaStoreTest, LocalFlagSurvivesReopen) {
+  {
+    auto store = OpenOrDie();
+    ASSERT_TRUE(store->OpenExport(1, "e", "b", "").ok());
+    InodeRow r;
+    r.ino = 5;
+    r.generation = 2;
+    r.parent = 1;
+    r.name = "new";
+    r.key = "new";
+    r.local = true;
+    Batch b;
+    b.export_id = 1;
+    b.upserts.push_back(r);
+    ASSERT_TRUE(store->Commit(b).ok());
+  }
+  auto store = OpenOrDie();
+  auto row = store->GetInode(1, 5);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_TRUE((*row)->local);
 }
 
 TEST_F(SqliteMetaStoreTest, AsyncStoreCommitsInOrderAndFlushes) {
