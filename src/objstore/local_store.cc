@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -392,6 +393,217 @@ Status LocalStore::DeleteSync(const std::string& key) {
     fs::remove(p, ec);
   }
   return Status::Ok();
+}
+
+// ---- Copy and multipart ----
+
+fs::path LocalStore::UploadDir(const std::string& upload_id) const {
+  return meta_dir_ / ".uploads" / upload_id;
+}
+
+Result<ObjectInfo> LocalStore::InstallSync(const std::string& key, const fs::path& tmp,
+                                           const std::string& etag,
+                                           const std::map<std::string, std::string>& meta) {
+  std::error_code ec;
+  fs::path path = DataPath(key);
+  fs::create_directories(path.parent_path(), ec);
+  if (ec || fs::is_directory(path, ec)) {
+    fs::remove(tmp, ec);
+    return Status(ErrorCode::kExists, "PUT " + key + ": a prefix or parent object is in the way");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    fs::remove(tmp, ec);
+    return ErrnoStatus("rename " + path.string(), err);
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("PUT " + key, errno);
+  Sidecar side;
+  side.meta = meta;
+  side.etag = etag;
+  side.size = static_cast<uint64_t>(st.st_size);
+  side.mtime_ns = MtimeNs(st);
+  fs::path mpath = MetaPath(key);
+  fs::create_directories(mpath.parent_path(), ec);
+  if (ec) return IoError("PUT " + key + ": metadata directory: " + ec.message());
+  BFS_RETURN_IF_ERROR(WriteFileAtomic(mpath, AsBytes(SerializeSidecar(side))));
+  return HeadSync(key);
+}
+
+Result<ObjectInfo> LocalStore::CopySync(
+    const std::string& src, const std::string& dst,
+    const std::optional<std::map<std::string, std::string>>& metadata,
+    const std::string& src_if_match) {
+  BFS_RETURN_IF_ERROR(ValidateLocalKey(dst));
+  BFS_ASSIGN_OR_RETURN(ObjectInfo info, HeadSync(src));
+  if (!src_if_match.empty() && src_if_match != info.etag) {
+    return Status(ErrorCode::kStale, "COPY " + src + ": source changed (ETag mismatch)");
+  }
+  if (!src.empty() && src.back() == '/')
+    return PutSync(dst, Bytes(), metadata.value_or(info.user_metadata));
+  fs::path tmp = DataPath(dst);
+  tmp += ".bfs-tmp-copy-" + std::to_string(::getpid());
+  std::error_code ec;
+  fs::create_directories(tmp.parent_path(), ec);
+  fs::copy_file(DataPath(src), tmp, fs::copy_options::overwrite_existing, ec);
+  if (ec) return IoError("COPY " + src + " → " + dst + ": " + ec.message());
+  // A copy keeps the source's ETag (as S3 does for single-part objects).
+  return InstallSync(dst, tmp, info.etag, metadata.value_or(info.user_metadata));
+}
+
+Result<std::string> LocalStore::CreateMultipartSync(
+    const std::string& key, const std::map<std::string, std::string>& meta) {
+  BFS_RETURN_IF_ERROR(ValidateLocalKey(key));
+  unsigned char rnd[12];
+  if (RAND_bytes(rnd, sizeof(rnd)) != 1) return InternalError("no randomness for an upload id");
+  std::string id = HexEncode(ByteView(rnd, sizeof(rnd)));
+  std::error_code ec;
+  fs::create_directories(UploadDir(id), ec);
+  if (ec) return IoError("create multipart upload: " + ec.message());
+  Sidecar side;
+  side.etag = "-";
+  side.meta = meta;
+  side.meta[" key"] = key;  // which key the upload is for (never a real metadata name)
+  BFS_RETURN_IF_ERROR(WriteFileAtomic(UploadDir(id) / "upload", AsBytes(SerializeSidecar(side))));
+  return id;
+}
+
+Result<std::string> LocalStore::UploadPartSync(const std::string& key, const std::string& upload_id,
+                                               int part_number, ByteView data) {
+  if (part_number < 1 || part_number > kMaxParts) return InvalidArgumentError("bad part number");
+  Sidecar side;
+  if (upload_id.find_first_not_of("0123456789abcdef") != std::string::npos ||
+      !ReadSidecar(UploadDir(upload_id) / "upload", &side) || side.meta[" key"] != key) {
+    return NotFoundError("no such upload " + upload_id);
+  }
+  std::string etag = Md5Hex(data);
+  fs::path part = UploadDir(upload_id) / std::to_string(part_number);
+  BFS_RETURN_IF_ERROR(WriteFileAtomic(part, data));
+  BFS_RETURN_IF_ERROR(WriteFileAtomic(part.string() + ".md5", AsBytes(etag)));
+  return etag;
+}
+
+Result<ObjectInfo> LocalStore::CompleteMultipartSync(const std::string& key,
+                                                     const std::string& upload_id,
+                                                     const std::vector<CompletedPart>& parts) {
+  Sidecar side;
+  if (upload_id.find_first_not_of("0123456789abcdef") != std::string::npos ||
+      !ReadSidecar(UploadDir(upload_id) / "upload", &side) || side.meta[" key"] != key) {
+    return NotFoundError("no such upload " + upload_id);
+  }
+  side.meta.erase(" key");
+  if (parts.empty()) return InvalidArgumentError("MalformedXML: no parts");
+  fs::path tmp = DataPath(key);
+  tmp += ".bfs-tmp-mpu-" + upload_id;
+  std::error_code ec;
+  fs::create_directories(tmp.parent_path(), ec);
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) return IoError("complete multipart upload: cannot create " + tmp.string());
+  std::string md5s;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const CompletedPart& p = parts[i];
+    if (i > 0 && p.number <= parts[i - 1].number) return InvalidArgumentError("InvalidPartOrder");
+    fs::path part = UploadDir(upload_id) / std::to_string(p.number);
+    std::ifstream md5_in(part.string() + ".md5");
+    std::string md5;
+    if (!md5_in || !(md5_in >> md5) || md5 != p.etag) {
+      fs::remove(tmp, ec);
+      return InvalidArgumentError("InvalidPart: part " + std::to_string(p.number));
+    }
+    const auto size = fs::file_size(part, ec);
+    if (ec || (i + 1 < parts.size() && size < kMinPartSize)) {
+      fs::remove(tmp, ec);
+      return InvalidArgumentError("EntityTooSmall: part " + std::to_string(p.number));
+    }
+    std::ifstream in(part, std::ios::binary);
+    out << in.rdbuf();
+    for (std::size_t k = 0; k + 1 < md5.size(); k += 2) {
+      md5s.push_back(static_cast<char>(std::stoi(md5.substr(k, 2), nullptr, 16)));
+    }
+  }
+  out.flush();
+  if (!out) {
+    fs::remove(tmp, ec);
+    return Status(ErrorCode::kNoSpace, "complete multipart upload: write failed");
+  }
+  out.close();
+  {
+    int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  }
+  // S3's convention: MD5 of the parts' binary MD5s, "-" part count.
+  std::string etag = Md5Hex(AsBytes(md5s)) + "-" + std::to_string(parts.size());
+  auto info = InstallSync(key, tmp, etag, side.meta);
+  if (info.ok()) fs::remove_all(UploadDir(upload_id), ec);
+  return info;
+}
+
+Status LocalStore::AbortMultipartSync(const std::string& upload_id) {
+  if (upload_id.empty() || upload_id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::Ok();
+  }
+  std::error_code ec;
+  fs::remove_all(UploadDir(upload_id), ec);
+  return Status::Ok();
+}
+
+Awaitable<Result<ObjectInfo>> LocalStore::Copy(
+    std::string src_key, std::string dst_key,
+    std::optional<std::map<std::string, std::string>> metadata, std::string src_if_match) {
+  auto work = [this, src = std::move(src_key), dst = std::move(dst_key), meta = std::move(metadata),
+               m = std::move(src_if_match)] { return CopySync(src, dst, meta, m); };
+  co_return co_await RunBlocking(pool_, std::move(work));
+}
+
+Awaitable<Result<std::string>> LocalStore::CreateMultipart(
+    std::string key, std::map<std::string, std::string> user_metadata) {
+  auto work = [this, key = std::move(key), meta = std::move(user_metadata)] {
+    return CreateMultipartSync(key, meta);
+  };
+  co_return co_await RunBlocking(pool_, std::move(work));
+}
+
+Awaitable<Result<std::string>> LocalStore::UploadPart(std::string key, std::string upload_id,
+                                                      int part_number, Bytes data) {
+  auto work = [this, key = std::move(key), id = std::move(upload_id), part_number,
+               data = std::move(data)] { return UploadPartSync(key, id, part_number, data); };
+  co_return co_await RunBlocking(pool_, std::move(work));
+}
+
+Awaitable<Result<std::string>> LocalStore::UploadPartCopy(std::string key, std::string upload_id,
+                                                          int part_number, std::string src_key,
+                                                          ByteRange range,
+                                                          std::string src_if_match) {
+  auto work = [this, key = std::move(key), id = std::move(upload_id), part_number,
+               src = std::move(src_key), range,
+               m = std::move(src_if_match)]() -> Result<std::string> {
+    if (!range.length) return InvalidArgumentError("UploadPartCopy needs a bounded range");
+    GetOptions opts;
+    opts.range = range;
+    opts.if_match = m;
+    BFS_ASSIGN_OR_RETURN(GetResult got, GetSync(src, opts));
+    if (got.data.size() != *range.length) {
+      return InvalidArgumentError("InvalidRange: copy source range beyond the object");
+    }
+    return UploadPartSync(key, id, part_number, got.data);
+  };
+  co_return co_await RunBlocking(pool_, std::move(work));
+}
+
+Awaitable<Result<ObjectInfo>> LocalStore::CompleteMultipart(std::string key, std::string upload_id,
+                                                            std::vector<CompletedPart> parts) {
+  auto work = [this, key = std::move(key), id = std::move(upload_id), parts = std::move(parts)] {
+    return CompleteMultipartSync(key, id, parts);
+  };
+  co_return co_await RunBlocking(pool_, std::move(work));
+}
+
+Awaitable<Status> LocalStore::AbortMultipart(std::string key, std::string upload_id) {
+  auto work = [this, id = std::move(upload_id)] { return AbortMultipartSync(id); };
+  co_return co_await RunBlocking(pool_, std::move(work));
 }
 
 Awaitable<Result<ObjectInfo>> LocalStore::Head(std::string key) {

@@ -8,8 +8,25 @@
 namespace bucketfs::objstore {
 namespace {
 
-enum OpIndex { kHead, kGet, kList, kPut, kDelete, kCheck, kOpCount };
-constexpr const char* kOpNames[kOpCount] = {"HEAD", "GET", "LIST", "PUT", "DELETE", "CHECK"};
+enum OpIndex {
+  kHead,
+  kGet,
+  kList,
+  kPut,
+  kDelete,
+  kCheck,
+  kCopy,
+  kCreateMultipart,
+  kUploadPart,
+  kUploadPartCopy,
+  kCompleteMultipart,
+  kAbortMultipart,
+  kOpCount
+};
+constexpr const char* kOpNames[kOpCount] = {
+    "HEAD",         "GET",      "LIST",       "PUT",         "DELETE",
+    "CHECK",        "COPY",     "CREATE_MPU", "UPLOAD_PART", "UPLOAD_PART_COPY",
+    "COMPLETE_MPU", "ABORT_MPU"};
 enum Outcome { kOk, kNotFound, kStale, kError, kOutcomeCount };
 constexpr const char* kOutcomeNames[kOutcomeCount] = {"ok", "not_found", "stale", "error"};
 
@@ -35,7 +52,7 @@ struct Series {
     received = &m.GetCounter("bucketfs_s3_received_bytes_total",
                              "Object bytes received from the object store (GET bodies).");
     sent = &m.GetCounter("bucketfs_s3_sent_bytes_total",
-                         "Object bytes sent to the object store (PUT bodies).");
+                         "Object bytes sent to the object store (PUT and part bodies).");
   }
 };
 
@@ -108,6 +125,56 @@ class MeteredStore : public ObjectStore {
   Awaitable<Status> Delete(std::string key) override {
     Timer t(kDelete);
     Status s = co_await inner_->Delete(std::move(key));
+    t.Done(s);
+    co_return s;
+  }
+
+  Awaitable<Result<ObjectInfo>> Copy(std::string src, std::string dst,
+                                     std::optional<std::map<std::string, std::string>> metadata,
+                                     std::string src_if_match) override {
+    Timer t(kCopy);
+    auto r = co_await inner_->Copy(std::move(src), std::move(dst), std::move(metadata),
+                                   std::move(src_if_match));
+    t.Done(r.status());
+    co_return r;
+  }
+  Awaitable<Result<std::string>> CreateMultipart(
+      std::string key, std::map<std::string, std::string> metadata) override {
+    Timer t(kCreateMultipart);
+    auto r = co_await inner_->CreateMultipart(std::move(key), std::move(metadata));
+    t.Done(r.status());
+    co_return r;
+  }
+  Awaitable<Result<std::string>> UploadPart(std::string key, std::string upload_id, int number,
+                                            Bytes data) override {
+    Timer t(kUploadPart);
+    const uint64_t size = data.size();
+    auto r =
+        co_await inner_->UploadPart(std::move(key), std::move(upload_id), number, std::move(data));
+    t.Done(r.status());
+    if (r.ok()) GetSeries().sent->Inc(size);
+    co_return r;
+  }
+  Awaitable<Result<std::string>> UploadPartCopy(std::string key, std::string upload_id, int number,
+                                                std::string src_key, ByteRange range,
+                                                std::string src_if_match) override {
+    Timer t(kUploadPartCopy);
+    auto r = co_await inner_->UploadPartCopy(std::move(key), std::move(upload_id), number,
+                                             std::move(src_key), range, std::move(src_if_match));
+    t.Done(r.status());
+    co_return r;
+  }
+  Awaitable<Result<ObjectInfo>> CompleteMultipart(std::string key, std::string upload_id,
+                                                  std::vector<CompletedPart> parts) override {
+    Timer t(kCompleteMultipart);
+    auto r =
+        co_await inner_->CompleteMultipart(std::move(key), std::move(upload_id), std::move(parts));
+    t.Done(r.status());
+    co_return r;
+  }
+  Awaitable<Status> AbortMultipart(std::string key, std::string upload_id) override {
+    Timer t(kAbortMultipart);
+    Status s = co_await inner_->AbortMultipart(std::move(key), std::move(upload_id));
     t.Done(s);
     co_return s;
   }

@@ -66,6 +66,18 @@ struct GetOptions {
   std::string if_match;  // ETag the object must still have; mismatch → kStale
 };
 
+// One uploaded part of a multipart upload.
+struct CompletedPart {
+  int number = 0;  // 1..10000
+  std::string etag;
+};
+
+// S3's multipart limits: every part but the last is at least kMinPartSize; at most kMaxParts parts;
+// a single PUT or CopyObject moves at most kMaxSinglePut bytes.
+inline constexpr uint64_t kMinPartSize = uint64_t{5} << 20;
+inline constexpr int kMaxParts = 10'000;
+inline constexpr uint64_t kMaxSinglePut = uint64_t{5} << 30;
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -81,10 +93,42 @@ class ObjectStore {
   virtual Awaitable<Result<GetResult>> Get(std::string key, GetOptions options) = 0;
   virtual Awaitable<Result<ListPage>> List(ListRequest request) = 0;
 
-  // Writes (used by tests and demo setup now, by the write path later).
+  // ---- Writes. Each returned ObjectInfo carries at least key, size and etag (and version_id
+  // when the bucket is versioned); last_modified is set when the reply says it (else left at the
+  // epoch: callers HEAD when they need it). user_metadata: x-amz-meta-* names without the
+  // prefix, lower case.
+
   virtual Awaitable<Result<ObjectInfo>> Put(std::string key, Bytes data,
                                             std::map<std::string, std::string> user_metadata) = 0;
+  // Deleting a key that does not exist succeeds (S3 semantics).
   virtual Awaitable<Status> Delete(std::string key) = 0;
+
+  // Server-side copy of a whole object (CopyObject; objects over kMaxSinglePut are copied with a
+  // multipart copy). With `metadata` the copy gets exactly that user metadata
+  // (x-amz-metadata-directive: REPLACE), without it the source's. `src_if_match` (may be empty):
+  // the source's ETag must still be this one, else kStale. kNotFound when the source is gone.
+  virtual Awaitable<Result<ObjectInfo>> Copy(
+      std::string src_key, std::string dst_key,
+      std::optional<std::map<std::string, std::string>> metadata, std::string src_if_match) = 0;
+
+  // Multipart upload. CreateMultipart returns the upload id. Parts may be uploaded concurrently
+  // and in any order; CompleteMultipart takes them in ascending part number. An upload that is
+  // neither completed nor aborted leaves no object.
+  virtual Awaitable<Result<std::string>> CreateMultipart(
+      std::string key, std::map<std::string, std::string> user_metadata) = 0;
+  // Returns the part's ETag.
+  virtual Awaitable<Result<std::string>> UploadPart(std::string key, std::string upload_id,
+                                                    int part_number, Bytes data) = 0;
+  // A part copied server-side from `range` of `src_key` (UploadPartCopy; range.length required).
+  // `src_if_match` as for Copy. Returns the part's ETag.
+  virtual Awaitable<Result<std::string>> UploadPartCopy(std::string key, std::string upload_id,
+                                                        int part_number, std::string src_key,
+                                                        ByteRange range,
+                                                        std::string src_if_match) = 0;
+  virtual Awaitable<Result<ObjectInfo>> CompleteMultipart(std::string key, std::string upload_id,
+                                                          std::vector<CompletedPart> parts) = 0;
+  // Aborting an upload that is already gone succeeds.
+  virtual Awaitable<Status> AbortMultipart(std::string key, std::string upload_id) = 0;
 };
 
 }  // namespace bucketfs::objstore

@@ -43,6 +43,19 @@ class S3Store : public ObjectStore {
   Awaitable<Result<ObjectInfo>> Put(std::string key, Bytes data,
                                     std::map<std::string, std::string> user_metadata) override;
   Awaitable<Status> Delete(std::string key) override;
+  Awaitable<Result<ObjectInfo>> Copy(std::string src_key, std::string dst_key,
+                                     std::optional<std::map<std::string, std::string>> metadata,
+                                     std::string src_if_match) override;
+  Awaitable<Result<std::string>> CreateMultipart(
+      std::string key, std::map<std::string, std::string> user_metadata) override;
+  Awaitable<Result<std::string>> UploadPart(std::string key, std::string upload_id, int part_number,
+                                            Bytes data) override;
+  Awaitable<Result<std::string>> UploadPartCopy(std::string key, std::string upload_id,
+                                                int part_number, std::string src_key,
+                                                ByteRange range, std::string src_if_match) override;
+  Awaitable<Result<ObjectInfo>> CompleteMultipart(std::string key, std::string upload_id,
+                                                  std::vector<CompletedPart> parts) override;
+  Awaitable<Status> AbortMultipart(std::string key, std::string upload_id) override;
 
   const std::string& endpoint_url() const { return endpoint_url_; }
 
@@ -59,6 +72,11 @@ class S3Store : public ObjectStore {
   // Sends with retries; returns the final response (any status) or a transport error.
   Awaitable<Result<HttpResponse>> Send(Call call);
   Status ErrorFor(const Call& call, const HttpResponse& r) const;
+  // x-amz-copy-source for `key` of this bucket.
+  std::string CopySource(const std::string& key) const;
+  // A multipart copy of an object over kMaxSinglePut.
+  Awaitable<Result<ObjectInfo>> CopyLarge(const ObjectInfo& src, const std::string& dst_key,
+                                          std::map<std::string, std::string> metadata);
 
   S3Config config_;
   HttpEndpoint endpoint_;
@@ -72,6 +90,14 @@ Result<ListPage> ParseListObjectsV2(const std::string& xml);
 // Code and Message of an S3 <Error> document; empty strings when absent.
 void ParseS3Error(const std::string& xml, std::string* code, std::string* message);
 ObjectInfo InfoFromHeaders(const std::string& key, const HttpResponse& r);
+// The XML body of CompleteMultipartUpload.
+std::string CompleteMultipartXml(const std::vector<CompletedPart>& parts);
+// UploadId of an InitiateMultipartUploadResult; empty when absent.
+std::string ParseUploadId(const std::string& xml);
+// ETag and LastModified of a CopyObjectResult / CopyPartResult (quotes stripped); false when the
+// document is not one (e.g. an <Error> sent with status 200).
+bool ParseCopyResult(const std::string& xml, std::string* etag,
+                     std::chrono::system_clock::time_point* last_modified);
 std::chrono::system_clock::time_point ParseHttpDate(const std::string& s);
 std::chrono::system_clock::time_point ParseIso8601(const std::string& s);
 

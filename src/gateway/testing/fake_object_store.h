@@ -28,7 +28,20 @@ namespace bucketfs::gateway::testing {
 
 class FakeObjectStore : public objstore::ObjectStore {
  public:
-  enum class Op { kHead, kGet, kList, kPut, kDelete };
+  enum class Op {
+    kHead,
+    kGet,
+    kList,
+    kPut,
+    kDelete,
+    kCopy,
+    kCreateMultipart,
+    kUploadPart,
+    kUploadPartCopy,
+    kCompleteMultipart,
+    kAbortMultipart,
+    kCount
+  };
 
   explicit FakeObjectStore(std::string bucket = "test-bucket") : bucket_(std::move(bucket)) {}
 
@@ -153,7 +166,110 @@ class FakeObjectStore : public objstore::ObjectStore {
     co_return Status::Ok();
   }
 
+  Awaitable<Result<objstore::ObjectInfo>> Copy(
+      std::string src_key, std::string dst_key,
+      std::optional<std::map<std::string, std::string>> metadata,
+      std::string src_if_match) override {
+    if (auto s = co_await Begin(Op::kCopy); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    auto it = objects_.find(src_key);
+    if (it == objects_.end()) co_return NotFoundError("no such key " + src_key);
+    if (!src_if_match.empty() && src_if_match != it->second.info.etag) {
+      co_return Status(ErrorCode::kStale, "copy source changed: " + src_key);
+    }
+    Object src = it->second;
+    co_return PutLocked(dst_key, std::move(src.data),
+                        metadata ? std::move(*metadata) : src.info.user_metadata);
+  }
+
+  Awaitable<Result<std::string>> CreateMultipart(
+      std::string key, std::map<std::string, std::string> user_metadata) override {
+    if (auto s = co_await Begin(Op::kCreateMultipart); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    std::string id = "upload-" + std::to_string(++upload_seq_);
+    uploads_[id] = Upload{key, std::move(user_metadata), {}};
+    co_return id;
+  }
+
+  Awaitable<Result<std::string>> UploadPart(std::string key, std::string upload_id, int part_number,
+                                            Bytes data) override {
+    if (auto s = co_await Begin(Op::kUploadPart); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    co_return AddPartLocked(key, upload_id, part_number, std::move(data));
+  }
+
+  Awaitable<Result<std::string>> UploadPartCopy(std::string key, std::string upload_id,
+                                                int part_number, std::string src_key,
+                                                objstore::ByteRange range,
+                                                std::string src_if_match) override {
+    if (auto s = co_await Begin(Op::kUploadPartCopy); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    auto it = objects_.find(src_key);
+    if (it == objects_.end()) co_return NotFoundError("no such key " + src_key);
+    if (!src_if_match.empty() && src_if_match != it->second.info.etag) {
+      co_return Status(ErrorCode::kStale, "copy source changed: " + src_key);
+    }
+    const Bytes& d = it->second.data;
+    if (!range.length || range.offset + *range.length > d.size()) {
+      co_return InvalidArgumentError("copy source range not satisfiable");
+    }
+    Bytes part(d.begin() + range.offset, d.begin() + range.offset + *range.length);
+    co_return AddPartLocked(key, upload_id, part_number, std::move(part));
+  }
+
+  Awaitable<Result<objstore::ObjectInfo>> CompleteMultipart(
+      std::string key, std::string upload_id, std::vector<objstore::CompletedPart> parts) override {
+    if (auto s = co_await Begin(Op::kCompleteMultipart); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    auto it = uploads_.find(upload_id);
+    if (it == uploads_.end() || it->second.key != key) co_return NotFoundError("no such upload");
+    Bytes all;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      auto p = it->second.parts.find(parts[i].number);
+      if (p == it->second.parts.end() || p->second.first != parts[i].etag ||
+          (i > 0 && parts[i].number <= parts[i - 1].number)) {
+        co_return InvalidArgumentError("InvalidPart");
+      }
+      if (i + 1 < parts.size() && p->second.second.size() < objstore::kMinPartSize) {
+        co_return InvalidArgumentError("EntityTooSmall");
+      }
+      all.insert(all.end(), p->second.second.begin(), p->second.second.end());
+    }
+    auto meta = std::move(it->second.metadata);
+    uploads_.erase(it);
+    co_return PutLocked(key, std::move(all), std::move(meta));
+  }
+
+  Awaitable<Status> AbortMultipart(std::string key, std::string upload_id) override {
+    if (auto s = co_await Begin(Op::kAbortMultipart); !s.ok()) co_return s;
+    std::lock_guard lock(mu_);
+    uploads_.erase(upload_id);
+    co_return Status::Ok();
+  }
+
+  // Multipart uploads neither completed nor aborted.
+  std::size_t open_uploads() const {
+    std::lock_guard lock(mu_);
+    return uploads_.size();
+  }
+
  private:
+  struct Upload {
+    std::string key;
+    std::map<std::string, std::string> metadata;
+    std::map<int, std::pair<std::string, Bytes>> parts;  // number → (etag, data)
+  };
+
+  Result<std::string> AddPartLocked(const std::string& key, const std::string& upload_id,
+                                    int number, Bytes data) {
+    auto it = uploads_.find(upload_id);
+    if (it == uploads_.end() || it->second.key != key) return NotFoundError("no such upload");
+    if (number < 1 || number > objstore::kMaxParts) return InvalidArgumentError("part number");
+    std::string etag = ContentHash(data);
+    it->second.parts[number] = {etag, std::move(data)};
+    return etag;
+  }
+
   struct Object {
     objstore::ObjectInfo info;
     Bytes data;
@@ -207,13 +323,15 @@ class FakeObjectStore : public objstore::ObjectStore {
   mutable std::mutex mu_;
   std::map<std::string, Object> objects_;
   std::map<std::string, std::string> tokens_;
+  std::map<std::string, Upload> uploads_;
+  uint64_t upload_seq_ = 0;
   uint64_t token_seq_ = 0;
   std::map<Op, std::deque<Status>> failures_;
   std::chrono::system_clock::time_point wall_ =
       std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
   std::atomic<int> max_keys_cap_{1000};
   std::atomic<std::chrono::milliseconds> latency_{std::chrono::milliseconds(0)};
-  std::atomic<uint64_t> counts_[5] = {};
+  std::atomic<uint64_t> counts_[static_cast<int>(Op::kCount)] = {};
 };
 
 }  // namespace bucketfs::gateway::testing
