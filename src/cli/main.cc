@@ -29,6 +29,8 @@ struct ServeFlags {
   std::string cache_memory = "1G";
   std::string cache_disk = "10G";
   std::string cache_block = "4M";
+  std::string staging_size = "10G";
+  std::string part_size = "16M";
 };
 
 void AddServeCommand(CLI::App& app, ServeFlags& f) {
@@ -85,6 +87,25 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
   serve->add_option("--metrics-listen", f.config.metrics_listen,
                     "Serve Prometheus metrics at http://HOST:PORT/metrics (default: off), e.g. "
                     "127.0.0.1:9464");
+  serve->add_flag("--read-only", f.config.read_only,
+                  "Serve every export read-only (mutations answer NFS4ERR_ROFS)");
+  serve->add_flag("--sync-upload", f.config.sync_upload,
+                  "COMMIT and stable WRITEs return only once the data is in S3 (default: once it "
+                  "is durable on the gateway's disk; uploads follow in the background)");
+  serve
+      ->add_option("--staging-size", f.staging_size,
+                   "Disk for written data not yet uploaded, per export; past it writes get "
+                   "NFS4ERR_DELAY until uploads catch up")
+      ->capture_default_str();
+  serve
+      ->add_option("--upload-part-size", f.part_size,
+                   "Multipart upload part size (at least 5M); files up to it are one PUT")
+      ->capture_default_str();
+  serve
+      ->add_option("--upload-delay", f.config.upload_delay_ms,
+                   "Milliseconds between the last CLOSE of a written file and its upload")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3'600'000));
   serve->add_option("--uid", f.config.default_uid, "Owner of objects that carry no x-amz-meta-uid")
       ->capture_default_str();
   serve->add_option("--gid", f.config.default_gid, "Group of objects that carry no x-amz-meta-gid")
@@ -106,10 +127,16 @@ Status BuildConfig(ServeFlags& f) {
   for (auto [flag, text, out] :
        {std::tuple{"--cache-memory", &f.cache_memory, &f.config.cache_memory_bytes},
         std::tuple{"--cache-disk-size", &f.cache_disk, &f.config.cache_disk_bytes},
-        std::tuple{"--cache-block-size", &f.cache_block, &f.config.cache_block_size}}) {
+        std::tuple{"--cache-block-size", &f.cache_block, &f.config.cache_block_size},
+        std::tuple{"--staging-size", &f.staging_size, &f.config.staging_bytes},
+        std::tuple{"--upload-part-size", &f.part_size, &f.config.upload_part_size}}) {
     auto size = server::ParseSize(*text);
     if (!size.ok()) return size.status().WithContext(flag);
     *out = *size;
+  }
+  if (f.config.upload_part_size < (uint64_t{5} << 20) ||
+      f.config.upload_part_size > (uint64_t{5} << 30)) {
+    return InvalidArgumentError("--upload-part-size: must be between 5M and 5G (S3's limits)");
   }
   for (const std::string& b : f.buckets) {
     BFS_ASSIGN_OR_RETURN(server::ExportConfig e, server::ParseExport(b));

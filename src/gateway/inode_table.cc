@@ -58,10 +58,9 @@ SteadyTime FromWallMs(int64_t ms, SteadyTime now) {
 }  // namespace
 
 std::optional<std::size_t> DirSnapshot::Find(std::string_view name) const {
-  auto it = std::lower_bound(children.begin(), children.end(), name,
-                             [](const Child& c, std::string_view n) { return c.name < n; });
-  if (it == children.end() || it->name != name) return std::nullopt;
-  return static_cast<std::size_t>(it - children.begin());
+  auto it = by_name.find(std::string(name));
+  if (it == by_name.end()) return std::nullopt;
+  return it->second;
 }
 
 meta::InodeRow ToRow(const InodeRecord& rec, SteadyTime now) {
@@ -88,6 +87,7 @@ meta::InodeRow ToRow(const InodeRecord& rec, SteadyTime now) {
   }
   r.validated_at_ms = ToWallMs(rec.validated_at, now);
   r.listing_verifier = rec.listing_verifier;
+  r.local = rec.local;
   return r;
 }
 
@@ -114,6 +114,7 @@ InodeRecord FromRow(const meta::InodeRow& row, SteadyTime now) {
   if (row.mtime_sec) rec.meta.mtime = vfs::Timespec{*row.mtime_sec, row.mtime_nsec};
   rec.validated_at = FromWallMs(row.validated_at_ms, now);
   rec.listing_verifier = row.listing_verifier;
+  rec.local = row.local;
   return rec;
 }
 
@@ -210,22 +211,41 @@ void InodeTable::UpdateFileLocked(InodeRecord& rec, const objstore::ObjectInfo& 
   rec.stale = false;
 }
 
-Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId dir,
-                                                                    DirListing listing,
-                                                                    SteadyTime now) {
+Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(
+    vfs::InodeId dir, DirListing listing, SteadyTime now,
+    const std::function<bool(const std::string&, bool)>& pending_away) {
   std::lock_guard lock(mu_);
   Node* node = FindLocked(dir);
   if (node == nullptr) return Status(ErrorCode::kStale, "no such inode");
   if (!node->rec.is_dir) return Status(ErrorCode::kNotDir, node->rec.key);
   meta::Batch batch = NewBatch();
-  if (dir != kRootInode && listing.entries.empty() && !listing.marker && listing.hidden.empty()) {
+  const std::string prefix = node->rec.key;
+  if (pending_away) {
+    std::erase_if(listing.entries, [&](const ListedEntry& e) {
+      return pending_away(
+          e.is_directory ? ChildDirPrefix(prefix, e.name) : ChildFileKey(prefix, e.name),
+          e.is_directory);
+    });
+  }
+  bool has_local_children = false;
+  if (node->listing) {
+    for (const auto& c : node->listing->children) {
+      if (c.ino == 0) continue;
+      auto it = nodes_.find(c.ino);
+      if (it != nodes_.end() && it->second.rec.local && !it->second.rec.stale) {
+        has_local_children = true;
+        break;
+      }
+    }
+  }
+  if (dir != kRootInode && listing.entries.empty() && !listing.marker && listing.hidden.empty() &&
+      !node->rec.local && !has_local_children) {
     node->rec.stale = true;
     node->listing = nullptr;
     batch.upserts.push_back(ToRow(node->rec, now));
     PersistLocked(std::move(batch));
     return Status(ErrorCode::kStale, "directory vanished: " + node->rec.key);
   }
-  const std::string prefix = node->rec.key;
 
   // The directory's own marker.
   if (listing.marker) {
@@ -239,7 +259,7 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
     node->rec.etag = m.etag;
     node->rec.version_id = m.version_id;
     node->rec.last_modified = m.last_modified;
-  } else {
+  } else if (!node->rec.local) {
     if (node->rec.has_marker) node->rec.meta = {};
     node->rec.has_marker = false;
     node->rec.etag.clear();
@@ -248,14 +268,14 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
   node->rec.validated_at = now;
   node->rec.stale = false;
 
+  // Slots: entries still present keep theirs, new ones are appended, gone ones leave a hole.
+  auto old = node->listing;
   auto snap = std::make_shared<DirSnapshot>();
-  snap->children.reserve(listing.entries.size());
   snap->loaded_at = now;
-  Fnv64 hash;
-  std::unordered_set<vfs::InodeId> present;
-  present.reserve(listing.entries.size());
-  std::vector<vfs::InodeId> listed;
-  listed.reserve(listing.entries.size());
+  snap->cookie_verifier = old ? old->cookie_verifier : ((dir * 0x9e3779b97f4a7c15ULL) | 1);
+  if (old) snap->children = old->children;
+  std::unordered_set<std::string> listed_names;
+  listed_names.reserve(listing.entries.size());
   for (auto& e : listing.entries) {
     std::string key =
         e.is_directory ? ChildDirPrefix(prefix, e.name) : ChildFileKey(prefix, e.name);
@@ -265,34 +285,54 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
     rec.name = e.name;
     if (e.is_directory) {
       rec.stale = false;
-    } else {
+    } else if (!rec.local) {
       UpdateFileLocked(rec, e.info, now);
     }
-    hash.Add(e.name);
-    hash.Add(uint64_t{e.is_directory});
-    hash.Add(e.info.etag);
-    hash.Add(e.info.size);
-    hash.Add(Nanos(e.info.last_modified));
-    hash.Add(ino);
-    present.insert(ino);
-    listed.push_back(ino);
-    snap->children.push_back({std::move(e.name), ino});
+    listed_names.insert(e.name);
+    auto slot = old ? old->Find(e.name) : std::nullopt;
+    if (slot) {
+      snap->children[*slot].ino = ino;
+    } else {
+      snap->children.push_back({e.name, ino});
+    }
+  }
+  // Entries that were listed before and are gone now, unless the gateway put them there.
+  for (auto& c : snap->children) {
+    if (c.ino == 0 || listed_names.count(c.name) != 0) continue;
+    Node* child = FindLocked(c.ino);
+    if (child != nullptr && child->rec.local && !child->rec.stale) continue;
+    if (child != nullptr && child->rec.parent == dir && !child->rec.stale) {
+      child->rec.stale = true;
+      child->listing = nullptr;
+      batch.upserts.push_back(ToRow(child->rec, now));
+    }
+    c.ino = 0;
+  }
+  // Many holes: renumber (cookies change, so does the cookie verifier).
+  std::size_t live = 0;
+  for (const auto& c : snap->children) live += c.ino != 0;
+  if (snap->children.size() > 64 && snap->children.size() > 2 * live) {
+    std::erase_if(snap->children, [](const DirSnapshot::Child& c) { return c.ino == 0; });
+    snap->cookie_verifier = (snap->cookie_verifier * 0x100000001b3ULL) | 1;
+  }
+  Fnv64 hash;
+  snap->by_name.reserve(live);
+  for (std::size_t i = 0; i < snap->children.size(); ++i) {
+    const auto& c = snap->children[i];
+    if (c.ino == 0) continue;
+    snap->by_name.emplace(c.name, i);
+    const InodeRecord& rec = nodes_.at(c.ino).rec;
+    hash.Add(c.name);
+    hash.Add(uint64_t{rec.is_dir});
+    hash.Add(rec.etag);
+    hash.Add(rec.size);
+    hash.Add(Nanos(rec.last_modified));
+    hash.Add(c.ino);
+    hash.Add(uint64_t{i});
   }
   snap->verifier = hash.value();
 
-  // Children that were listed before and are gone now.
   node = FindLocked(dir);  // nodes_ may have rehashed
-  if (node->listing) {
-    for (const auto& c : node->listing->children) {
-      if (present.count(c.ino) != 0) continue;
-      Node* child = FindLocked(c.ino);
-      if (child != nullptr && child->rec.parent == dir && !child->rec.stale) {
-        child->rec.stale = true;
-        child->listing = nullptr;
-        batch.upserts.push_back(ToRow(child->rec, now));
-      }
-    }
-  }
   const bool changed = node->rec.listing_verifier != snap->verifier;
   node->rec.listing_verifier = snap->verifier;
   node->listing = snap;
@@ -304,10 +344,12 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(vfs::InodeId
     l.dir = dir;
     l.verifier = snap->verifier;
     l.loaded_at_ms = ToWallMs(now, now);
-    l.entries.reserve(snap->children.size());
-    for (std::size_t i = 0; i < listed.size(); ++i) {
-      batch.upserts.push_back(ToRow(nodes_.at(listed[i]).rec, now));
-      l.entries.push_back({snap->children[i].name, listed[i]});
+    l.entries.reserve(live);
+    for (std::size_t i = 0; i < snap->children.size(); ++i) {
+      const auto& c = snap->children[i];
+      if (c.ino == 0) continue;
+      batch.upserts.push_back(ToRow(nodes_.at(c.ino).rec, now));
+      l.entries.push_back({c.name, c.ino, i});
     }
     batch.listings.push_back(std::move(l));
   } else {
@@ -431,11 +473,15 @@ void InodeTable::AdoptListing(vfs::InodeId dir, const meta::DirContents& content
   }
   auto snap = std::make_shared<DirSnapshot>();
   snap->verifier = contents.verifier;
+  snap->cookie_verifier = (dir * 0x9e3779b97f4a7c15ULL) | 1;
   snap->loaded_at = FromWallMs(contents.loaded_at_ms, now);
   snap->children.reserve(contents.entries.size());
   for (const meta::DirEntryRow& e : contents.entries) {
     if (nodes_.count(e.ino) == 0) return;  // incomplete: a fresh LIST will rebuild it
-    snap->children.push_back({e.name, e.ino});
+    if (e.pos > contents.entries.size() * 4 + 1024) return;  // implausible: re-list instead
+    if (e.pos >= snap->children.size()) snap->children.resize(e.pos + 1);
+    snap->children[e.pos] = {e.name, e.ino};
+    snap->by_name[e.name] = e.pos;
   }
   node = FindLocked(dir);
   node->listing = std::move(snap);
@@ -444,6 +490,304 @@ void InodeTable::AdoptListing(vfs::InodeId dir, const meta::DirContents& content
 std::size_t InodeTable::size() const {
   std::lock_guard lock(mu_);
   return nodes_.size();
+}
+
+// ---- Namespace changes (write path) ----
+
+void InodeTable::MergeJournal(meta::Batch& into, meta::Batch& from) {
+  for (auto& j : from.journal_appends) into.journal_appends.push_back(std::move(j));
+  for (auto& u : from.journal_updates) into.journal_updates.push_back(std::move(u));
+  for (int64_t id : from.journal_completes) into.journal_completes.push_back(id);
+  into.durable = into.durable || from.durable;
+}
+
+std::shared_ptr<DirSnapshot> InodeTable::MutableListingLocked(Node& dir) {
+  if (!dir.listing) return nullptr;
+  auto copy = std::make_shared<DirSnapshot>(*dir.listing);
+  dir.listing = copy;
+  return copy;
+}
+
+void InodeTable::PutSlotLocked(vfs::InodeId dir, DirSnapshot& snap, const std::string& name,
+                               vfs::InodeId ino, meta::Batch& batch) {
+  std::size_t slot;
+  if (auto existing = snap.Find(name)) {
+    slot = *existing;
+    snap.children[slot].ino = ino;
+  } else {
+    slot = snap.children.size();
+    snap.children.push_back({name, ino});
+    snap.by_name.emplace(name, slot);
+  }
+  batch.dirent_puts.push_back({dir, meta::DirEntryRow{name, ino, slot}});
+}
+
+void InodeTable::ClearSlotLocked(vfs::InodeId dir, DirSnapshot& snap, const std::string& name,
+                                 meta::Batch& batch) {
+  auto slot = snap.Find(name);
+  if (!slot) return;
+  snap.children[*slot].ino = 0;
+  snap.by_name.erase(name);
+  batch.dirent_deletes.emplace_back(dir, *slot);
+}
+
+void InodeTable::BumpDirLocked(Node& dir, SteadyTime now, meta::Batch& batch) {
+  Fnv64 h;
+  h.Add(dir.rec.listing_verifier);
+  h.Add(static_cast<uint64_t>(now.time_since_epoch().count()));
+  dir.rec.listing_verifier = h.value();
+  if (dir.listing) {
+    auto snap = MutableListingLocked(dir);
+    snap->verifier = dir.rec.listing_verifier;
+  }
+  batch.upserts.push_back(ToRow(dir.rec, now));
+}
+
+std::optional<vfs::InodeId> InodeTable::FindByKey(const std::string& key, bool is_dir) const {
+  std::lock_guard lock(mu_);
+  const auto& index = is_dir ? dir_by_prefix_ : file_by_key_;
+  auto it = index.find(key);
+  if (it == index.end()) return std::nullopt;
+  auto node = nodes_.find(it->second);
+  if (node == nodes_.end() || node->second.rec.stale) return std::nullopt;
+  return it->second;
+}
+
+vfs::InodeId InodeTable::ReserveIno() {
+  std::lock_guard lock(mu_);
+  return next_ino_++;
+}
+
+Result<InodeRecord> InodeTable::CreateChild(
+    vfs::InodeId dir, const std::string& name, const NewInode& spec, SteadyTime now,
+    const std::function<void(const InodeRecord&, meta::Batch&)>& extra_fn) {
+  std::lock_guard lock(mu_);
+  Node* d = FindLocked(dir);
+  if (d == nullptr || d->rec.stale) return Status(ErrorCode::kStale, "directory is gone");
+  if (!d->rec.is_dir) return Status(ErrorCode::kNotDir, d->rec.key);
+  if (!d->listing) return InternalError("create in a directory that was not listed");
+  if (auto slot = d->listing->Find(name)) {
+    vfs::InodeId existing = d->listing->children[*slot].ino;
+    auto it = nodes_.find(existing);
+    if (it != nodes_.end() && !it->second.rec.stale) {
+      return Status(ErrorCode::kExists, "exists: " + name);
+    }
+  }
+  const std::string prefix = d->rec.key;
+  const std::string key = spec.is_dir ? ChildDirPrefix(prefix, name) : ChildFileKey(prefix, name);
+  meta::Batch batch = NewBatch();
+  batch.durable = true;
+  // A new inode even if the key had one before (its old handles stay stale).
+  vfs::InodeId ino = spec.ino != 0 ? spec.ino : next_ino_++;
+  next_ino_ = std::max(next_ino_, ino + 1);
+  batch.next_ino = next_ino_;
+  Node node;
+  node.rec.ino = ino;
+  node.rec.generation = options_.generation;
+  node.rec.parent = dir;
+  node.rec.name = name;
+  node.rec.key = key;
+  node.rec.is_dir = spec.is_dir;
+  node.rec.size = spec.size;
+  node.rec.meta = spec.meta;
+  node.rec.meta_known = true;
+  node.rec.local = true;
+  node.rec.last_modified = std::chrono::system_clock::now();
+  node.rec.validated_at = now;
+  if (spec.is_dir) {
+    // An empty listing: a new directory has nothing in the bucket below it yet.
+    auto snap = std::make_shared<DirSnapshot>();
+    snap->loaded_at = now;
+    snap->cookie_verifier = (ino * 0x9e3779b97f4a7c15ULL) | 1;
+    snap->verifier = (ino * 0x100000001b3ULL) | 1;
+    node.rec.listing_verifier = snap->verifier;
+    node.listing = std::move(snap);
+    meta::Batch::Listing l;
+    l.dir = ino;
+    l.verifier = node.rec.listing_verifier;
+    l.loaded_at_ms = ToWallMs(now, now);
+    batch.listings.push_back(std::move(l));
+  }
+  (spec.is_dir ? dir_by_prefix_ : file_by_key_).insert_or_assign(key, ino);
+  batch.upserts.push_back(ToRow(node.rec, now));
+  InodeRecord out = node.rec;
+  nodes_.insert_or_assign(ino, std::move(node));
+  d = FindLocked(dir);
+  auto snap = MutableListingLocked(*d);
+  PutSlotLocked(dir, *snap, name, ino, batch);
+  BumpDirLocked(*d, now, batch);
+  if (extra_fn) extra_fn(out, batch);
+  PersistLocked(std::move(batch));
+  return out;
+}
+
+Result<InodeRecord> InodeTable::RemoveChild(vfs::InodeId dir, const std::string& name,
+                                            SteadyTime now, meta::Batch extra) {
+  std::lock_guard lock(mu_);
+  Node* d = FindLocked(dir);
+  if (d == nullptr || d->rec.stale) return Status(ErrorCode::kStale, "directory is gone");
+  if (!d->listing) return InternalError("remove in a directory that was not listed");
+  auto slot = d->listing->Find(name);
+  if (!slot) return NotFoundError("no such entry: " + name);
+  Node* child = FindLocked(d->listing->children[*slot].ino);
+  if (child == nullptr || child->rec.stale) return NotFoundError("no such entry: " + name);
+  if (child->rec.is_dir) {
+    if (!child->listing) return InternalError("rmdir of a directory that was not listed");
+    if (child->listing->live() != 0) return Status(ErrorCode::kNotEmpty, "not empty: " + name);
+  }
+  meta::Batch batch = NewBatch();
+  batch.durable = true;
+  child->rec.stale = true;
+  child->rec.local = false;
+  child->listing = nullptr;
+  batch.upserts.push_back(ToRow(child->rec, now));
+  InodeRecord out = child->rec;
+  auto snap = MutableListingLocked(*d);
+  ClearSlotLocked(dir, *snap, name, batch);
+  BumpDirLocked(*d, now, batch);
+  MergeJournal(batch, extra);
+  PersistLocked(std::move(batch));
+  return out;
+}
+
+Result<RenameCheck> InodeTable::CheckRename(vfs::InodeId src_dir, const std::string& src_name,
+                                            vfs::InodeId dst_dir,
+                                            const std::string& dst_name) const {
+  std::lock_guard lock(mu_);
+  auto live_child = [&](vfs::InodeId dir, const std::string& name) -> const Node* {
+    auto d = nodes_.find(dir);
+    if (d == nodes_.end() || !d->second.listing) return nullptr;
+    auto slot = d->second.listing->Find(name);
+    if (!slot) return nullptr;
+    auto c = nodes_.find(d->second.listing->children[*slot].ino);
+    return c == nodes_.end() || c->second.rec.stale ? nullptr : &c->second;
+  };
+  for (vfs::InodeId d : {src_dir, dst_dir}) {
+    auto it = nodes_.find(d);
+    if (it == nodes_.end() || it->second.rec.stale) return Status(ErrorCode::kStale, "gone");
+    if (!it->second.rec.is_dir) return Status(ErrorCode::kNotDir, "not a directory");
+    if (!it->second.listing) return InternalError("rename in a directory that was not listed");
+  }
+  const Node* src = live_child(src_dir, src_name);
+  if (src == nullptr) return NotFoundError("no such entry: " + src_name);
+  if (src->rec.is_dir) {
+    // Into its own subtree?
+    for (vfs::InodeId up = dst_dir;;) {
+      if (up == src->rec.ino) return RenameCheck::kInvalid;
+      auto it = nodes_.find(up);
+      if (it == nodes_.end() || up == kRootInode) break;
+      up = it->second.rec.parent;
+    }
+  }
+  const Node* dst = live_child(dst_dir, dst_name);
+  if (dst == nullptr || dst == src) return RenameCheck::kOk;
+  if (src->rec.is_dir && !dst->rec.is_dir) return RenameCheck::kNotDir;
+  if (!src->rec.is_dir && dst->rec.is_dir) return RenameCheck::kIsDir;
+  if (dst->rec.is_dir) {
+    if (!dst->listing) return InternalError("rename over a directory that was not listed");
+    if (dst->listing->live() != 0) return RenameCheck::kNotEmpty;
+  }
+  return RenameCheck::kOk;
+}
+
+void InodeTable::RekeyLocked(vfs::InodeId ino, const std::string& old_key,
+                             const std::string& new_key, SteadyTime now, meta::Batch& batch) {
+  Node* node = FindLocked(ino);
+  if (node == nullptr) return;
+  InodeRecord& rec = node->rec;
+  if (rec.key.compare(0, old_key.size(), old_key) != 0) return;
+  auto& index = rec.is_dir ? dir_by_prefix_ : file_by_key_;
+  auto it = index.find(rec.key);
+  if (it != index.end() && it->second == ino) index.erase(it);
+  rec.key = new_key + rec.key.substr(old_key.size());
+  rec.local = true;
+  index.insert_or_assign(rec.key, ino);
+  batch.upserts.push_back(ToRow(rec, now));
+  if (!rec.is_dir || !node->listing) return;
+  std::vector<vfs::InodeId> kids;
+  for (const auto& c : node->listing->children) {
+    if (c.ino != 0) kids.push_back(c.ino);
+  }
+  for (vfs::InodeId kid : kids) RekeyLocked(kid, old_key, new_key, now, batch);
+}
+
+Result<InodeTable::RenameResult> InodeTable::Rename(
+    vfs::InodeId src_dir, const std::string& src_name, vfs::InodeId dst_dir,
+    const std::string& dst_name, SteadyTime now,
+    const std::function<void(const RenameResult&, meta::Batch&)>& extra_fn) {
+  std::lock_guard lock(mu_);
+  Node* sd = FindLocked(src_dir);
+  Node* dd = FindLocked(dst_dir);
+  if (sd == nullptr || dd == nullptr || !sd->listing || !dd->listing) {
+    return InternalError("rename between directories that were not listed");
+  }
+  auto slot = sd->listing->Find(src_name);
+  if (!slot) return NotFoundError("no such entry: " + src_name);
+  const vfs::InodeId ino = sd->listing->children[*slot].ino;
+  meta::Batch batch = NewBatch();
+  batch.durable = true;
+  RenameResult result;
+  if (auto dslot = dd->listing->Find(dst_name)) {
+    vfs::InodeId target = dd->listing->children[*dslot].ino;
+    if (target == ino) {
+      result.moved = nodes_.at(ino).rec;
+      result.old_key = result.moved.key;
+      return result;  // the same file under both names: nothing to do (RFC 8881 §18.26.3)
+    }
+    if (Node* t = FindLocked(target); t != nullptr && !t->rec.stale) {
+      t->rec.stale = true;
+      t->rec.local = false;
+      t->listing = nullptr;
+      batch.upserts.push_back(ToRow(t->rec, now));
+      auto& index = t->rec.is_dir ? dir_by_prefix_ : file_by_key_;
+      if (auto it = index.find(t->rec.key); it != index.end() && it->second == target) {
+        index.erase(it);
+      }
+      result.replaced = t->rec;
+    }
+  }
+  Node* node = FindLocked(ino);
+  result.old_key = node->rec.key;
+  const std::string new_key = node->rec.is_dir ? ChildDirPrefix(dd->rec.key, dst_name)
+                                               : ChildFileKey(dd->rec.key, dst_name);
+  node->rec.parent = dst_dir;
+  node->rec.name = dst_name;
+  RekeyLocked(ino, result.old_key, new_key, now, batch);
+  sd = FindLocked(src_dir);
+  ClearSlotLocked(src_dir, *MutableListingLocked(*sd), src_name, batch);
+  BumpDirLocked(*sd, now, batch);
+  dd = FindLocked(dst_dir);
+  PutSlotLocked(dst_dir, *MutableListingLocked(*dd), dst_name, ino, batch);
+  if (dst_dir != src_dir) BumpDirLocked(*dd, now, batch);
+  result.moved = nodes_.at(ino).rec;
+  if (extra_fn) extra_fn(result, batch);
+  PersistLocked(std::move(batch));
+  return result;
+}
+
+Result<InodeRecord> InodeTable::Update(vfs::InodeId ino,
+                                       const std::function<void(InodeRecord&)>& fn, SteadyTime now,
+                                       bool durable, meta::Batch extra) {
+  std::lock_guard lock(mu_);
+  Node* node = FindLocked(ino);
+  if (node == nullptr || node->rec.stale) {
+    return Status(ErrorCode::kStale, "unknown inode " + std::to_string(ino));
+  }
+  fn(node->rec);
+  meta::Batch batch = NewBatch();
+  batch.durable = durable;
+  batch.upserts.push_back(ToRow(node->rec, now));
+  MergeJournal(batch, extra);
+  PersistLocked(std::move(batch));
+  return node->rec;
+}
+
+void InodeTable::PersistJournal(meta::Batch extra, bool durable) {
+  std::lock_guard lock(mu_);
+  meta::Batch batch = NewBatch();
+  batch.durable = durable;
+  MergeJournal(batch, extra);
+  PersistLocked(std::move(batch));
 }
 
 }  // namespace bucketfs::gateway

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/status.h"
@@ -60,25 +61,51 @@ struct InodeRecord {
   SteadyTime validated_at{};  // when size/etag (and meta, if known) were last confirmed
 
   uint64_t listing_verifier = 0;  // directories: verifier of the last listing (0 = never listed)
+  // Created or moved here by the gateway; the bucket may not show it yet (see meta::InodeRow).
+  bool local = false;
 
   // Cached symlink target, valid while etag == symlink_etag.
   std::string symlink_target;
   std::string symlink_etag;
 };
 
-// An immutable listing of one directory, shared by readers.
+inline bool IsSymlink(const InodeRecord& rec) {
+  return !rec.is_dir && rec.meta.mode && (*rec.meta.mode & kModeTypeMask) == kModeSymlink;
+}
+
+// An immutable listing of one directory, shared by readers (a change makes a new snapshot).
+//
+// Entries sit in slots; READDIR returns them in slot order and a cookie names a slot. A listing
+// keeps the slot of every entry that is still there when the directory is re-listed or changed,
+// new entries take new slots at the end, removed ones leave an empty slot (ino 0): so cookies
+// handed to clients stay valid across changes and cookie_verifier stays the same.
 struct DirSnapshot {
   struct Child {
     std::string name;
-    vfs::InodeId ino = 0;
+    vfs::InodeId ino = 0;  // 0: the slot of a removed entry
   };
-  std::vector<Child> children;  // sorted by name
-  uint64_t verifier = 0;        // changes when the listing's content changes; never 0
-  SteadyTime loaded_at{};
+  std::vector<Child> children;  // by slot; the first listing's slots are sorted by name
+  std::unordered_map<std::string, std::size_t> by_name;  // live entries → slot
+  uint64_t verifier = 0;         // changes when the listing's content changes; never 0
+  uint64_t cookie_verifier = 0;  // changes only when slots were renumbered; never 0
+  SteadyTime loaded_at{};        // when the bucket was last listed
 
-  // Index of `name` in children, or nullopt.
+  // Slot of `name`, or nullopt.
   std::optional<std::size_t> Find(std::string_view name) const;
+  std::size_t live() const { return by_name.size(); }
 };
+
+// A new inode the gateway creates (CREATE, OPEN with create, mkdir, symlink).
+struct NewInode {
+  vfs::InodeId ino = 0;  // from ReserveIno(), or 0: a new number
+  bool is_dir = false;
+  PosixMeta meta;  // mode (with the type bits), uid, gid, mtime
+  uint64_t size = 0;
+};
+
+// What must be true of `dst` for a rename over it (RFC 8881 §18.26.3): a file may replace a
+// file, a directory an empty directory.
+enum class RenameCheck : uint8_t { kOk, kExists, kIsDir, kNotDir, kNotEmpty, kInvalid };
 
 // Converts between the table's records (steady-clock times) and the store's rows (wall clock).
 meta::InodeRow ToRow(const InodeRecord& rec, SteadyTime now);
@@ -105,10 +132,13 @@ class InodeTable {
   std::shared_ptr<const DirSnapshot> Listing(vfs::InodeId dir) const;
 
   // Installs a fresh listing of `dir`: creates or updates child inodes, marks children that
-  // disappeared as stale, records the marker. kStale if `dir` (not the root) no longer exists
-  // (nothing listed below it at all); kNotFound/kNotDir for a bad inode.
-  Result<std::shared_ptr<const DirSnapshot>> ApplyListing(vfs::InodeId dir, DirListing listing,
-                                                          SteadyTime now);
+  // disappeared as stale, records the marker. Entries for which `pending_away(key, is_dir)` is
+  // true (a pending removal or rename source of the write path) are ignored; children the
+  // gateway created (`local`) are kept even when the bucket does not show them yet. kStale if
+  // `dir` (not the root) no longer exists; kNotFound/kNotDir for a bad inode.
+  Result<std::shared_ptr<const DirSnapshot>> ApplyListing(
+      vfs::InodeId dir, DirListing listing, SteadyTime now,
+      const std::function<bool(const std::string&, bool)>& pending_away = {});
   // Gives inodes to entries of `dir` released while its first listing is still loading
   // (streaming READDIR). Nothing is persisted here; the complete listing, applied with
   // ApplyListing when the last page arrived, persists them.
@@ -130,6 +160,49 @@ class InodeTable {
 
   std::size_t size() const;
 
+  // ---- Namespace changes of the write path. Each is one atomic step under the table's lock,
+  // persisted as one batch marked durable, together with the journal changes in `extra` (its
+  // journal_appends / journal_completes / journal_updates are merged). The caller flushes the
+  // metadata store before answering the client. The directories involved must be listed first
+  // (kInternal otherwise: the caller's bug). ----
+
+  // Adds `name` to `dir` as a new inode (local). kExists when the name is taken; kStale when
+  // `dir` is gone.
+  // `extra_fn` (may be empty), called under the lock with the new record, may add journal
+  // records to the batch.
+  Result<InodeRecord> CreateChild(
+      vfs::InodeId dir, const std::string& name, const NewInode& spec, SteadyTime now,
+      const std::function<void(const InodeRecord&, meta::Batch&)>& extra_fn = {});
+  // An inode number for a CreateChild to come (so its staged data can exist first).
+  vfs::InodeId ReserveIno();
+  // Removes `name` from `dir`; the inode becomes stale. Returns the removed record. kNotFound
+  // when absent; kNotEmpty for a directory with live entries (its listing must be loaded).
+  Result<InodeRecord> RemoveChild(vfs::InodeId dir, const std::string& name, SteadyTime now,
+                                  meta::Batch extra = {});
+  // What renaming `src` over the entry `dst_name` of `dst_dir` would meet (no change made).
+  Result<RenameCheck> CheckRename(vfs::InodeId src_dir, const std::string& src_name,
+                                  vfs::InodeId dst_dir, const std::string& dst_name) const;
+  struct RenameResult {
+    InodeRecord moved;                    // as it now is (new parent, name, key)
+    std::string old_key;                  // its key before
+    std::optional<InodeRecord> replaced;  // the target it replaced, now stale
+  };
+  // Moves the entry; the moved inode and (for a directory) every known descendant get keys under
+  // the new name and become `local` until `ConfirmKey`. `extra_fn`, called under the lock with
+  // the result, may add journal records to the batch.
+  Result<RenameResult> Rename(
+      vfs::InodeId src_dir, const std::string& src_name, vfs::InodeId dst_dir,
+      const std::string& dst_name, SteadyTime now,
+      const std::function<void(const RenameResult&, meta::Batch&)>& extra_fn);
+  // Applies `fn` to the inode's record and persists it (durable when asked), with `extra`.
+  // Returns the updated record; kStale when the inode is gone or unknown.
+  Result<InodeRecord> Update(vfs::InodeId ino, const std::function<void(InodeRecord&)>& fn,
+                             SteadyTime now, bool durable, meta::Batch extra = {});
+  // The inode that currently owns `key` (a file key, or a directory prefix when is_dir), if live.
+  std::optional<vfs::InodeId> FindByKey(const std::string& key, bool is_dir) const;
+  // Persists `extra` (journal changes only) as one batch.
+  void PersistJournal(meta::Batch extra, bool durable);
+
  private:
   struct Node {
     InodeRecord rec;
@@ -143,6 +216,18 @@ class InodeTable {
   meta::Batch NewBatch() const;
   void PersistLocked(meta::Batch batch);
   void UpdateFileLocked(InodeRecord& rec, const objstore::ObjectInfo& info, SteadyTime now);
+  // Copy-on-write of a directory's listing; nullptr when it was never listed.
+  std::shared_ptr<DirSnapshot> MutableListingLocked(Node& dir);
+  void PutSlotLocked(vfs::InodeId dir, DirSnapshot& snap, const std::string& name, vfs::InodeId ino,
+                     meta::Batch& batch);
+  void ClearSlotLocked(vfs::InodeId dir, DirSnapshot& snap, const std::string& name,
+                       meta::Batch& batch);
+  // The directory changed: its change attribute must move.
+  void BumpDirLocked(Node& dir, SteadyTime now, meta::Batch& batch);
+  // Rewrites the keys of `ino` and its known descendants from `old_key` to `new_key` (prefix).
+  void RekeyLocked(vfs::InodeId ino, const std::string& old_key, const std::string& new_key,
+                   SteadyTime now, meta::Batch& batch);
+  static void MergeJournal(meta::Batch& into, meta::Batch& from);
 
   mutable std::mutex mu_;
   std::unordered_map<vfs::InodeId, Node> nodes_;

@@ -283,6 +283,22 @@ PosixMeta ParsePosixMeta(const std::map<std::string, std::string>& user_metadata
   return meta;
 }
 
+std::map<std::string, std::string> FormatPosixMeta(const PosixMeta& meta) {
+  std::map<std::string, std::string> out;
+  if (meta.mode) out["mode"] = std::to_string(*meta.mode);
+  if (meta.uid) out["uid"] = std::to_string(*meta.uid);
+  if (meta.gid) out["gid"] = std::to_string(*meta.gid);
+  if (meta.mtime) {
+    std::string t = std::to_string(meta.mtime->sec);
+    if (meta.mtime->nsec != 0) {
+      std::string frac = std::to_string(meta.mtime->nsec);
+      t += "." + std::string(9 - frac.size(), '0') + frac;
+    }
+    out["mtime"] = t;
+  }
+  return out;
+}
+
 vfs::Timespec ToTimespec(std::chrono::system_clock::time_point tp) {
   using namespace std::chrono;
   auto ns = duration_cast<nanoseconds>(tp.time_since_epoch()).count();

@@ -137,6 +137,9 @@ struct PosixMeta {
 };
 
 PosixMeta ParsePosixMeta(const std::map<std::string, std::string>& user_metadata);
+// The x-amz-meta-* of `meta` as s3fs writes them: mode/uid/gid in decimal, mtime in decimal
+// seconds (with a fraction when not whole). Absent fields are left out.
+std::map<std::string, std::string> FormatPosixMeta(const PosixMeta& meta);
 
 // Parsers used by ParsePosixMeta, exposed for tests.
 std::optional<uint32_t> ParseMode(std::string_view text);

@@ -36,10 +36,6 @@ uint64_t Nanos(std::chrono::system_clock::time_point tp) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count());
 }
 
-bool IsSymlink(const InodeRecord& rec) {
-  return !rec.is_dir && rec.meta.mode && (*rec.meta.mode & kModeTypeMask) == kModeSymlink;
-}
-
 std::string_view HideReasonText(const HiddenKey& h) {
   switch (h.reason) {
     case HideReason::kInvalidName:
@@ -68,9 +64,19 @@ ObjectFileSystem::ObjectFileSystem(std::shared_ptr<objstore::ObjectStore> store,
   if (!options_.clock) options_.clock = [] { return std::chrono::steady_clock::now(); };
   options_.list_page_size = std::clamp(options_.list_page_size, 1, 1000);
   if (options_.max_dir_entries == 0) options_.max_dir_entries = 1;
+  if (options_.max_mutations == 0) options_.max_mutations = 1;
+  if (Writable() && options_.pool != nullptr) {
+    uploader_ = std::make_unique<Uploader>(store_, *options_.pool, options_.upload);
+  } else {
+    options_.read_only = true;  // writable needs a staging directory and a blocking pool
+  }
 }
 
-ObjectFileSystem::~ObjectFileSystem() = default;
+ObjectFileSystem::~ObjectFileSystem() {
+  stopping_ = true;
+  std::lock_guard lock(timer_mu_);
+  if (timer_) timer_->cancel();
+}
 
 ReadAheadOptions ObjectFileSystem::ReadAheadFor(const ObjectFsOptions& options) {
   ReadAheadOptions r = options.read_ahead;
@@ -158,9 +164,9 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::ListAndApply(vfs::
   // A load that finished just before this one was started is good enough.
   auto snap = table_.Listing(dir);
   if (!force && snap && IsFresh(snap->loaded_at)) co_return snap;
-  BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAll(prefix, {}));
+  BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAll(DataKey(prefix), {}));
   NoteHidden(listing);
-  co_return table_.ApplyListing(dir, std::move(listing), Now());
+  co_return table_.ApplyListing(dir, std::move(listing), Now(), PendingAwayFn());
 }
 
 Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(
@@ -216,11 +222,11 @@ Awaitable<void> ObjectFileSystem::RunStream(vfs::InodeId dir, std::string prefix
     if (final_entries.empty()) return;
     Publish(*stream, table_.AddStreamed(dir, std::move(final_entries), Now()), nullptr);
   };
-  auto listing = co_await ListAll(prefix, on_page);
+  auto listing = co_await ListAll(DataKey(prefix), on_page);
   Status status;
   if (listing.ok()) {
     NoteHidden(*listing);
-    auto applied = table_.ApplyListing(dir, std::move(listing).value(), Now());
+    auto applied = table_.ApplyListing(dir, std::move(listing).value(), Now(), PendingAwayFn());
     if (!applied.ok()) status = applied.status();
   } else {
     status = listing.status();
@@ -273,11 +279,18 @@ void ObjectFileSystem::NoteHidden(const DirListing& listing) {
   }
 }
 
+std::function<bool(const std::string&, bool)> ObjectFileSystem::PendingAwayFn() const {
+  if (mutations_.size() == 0) return {};
+  return [this](const std::string& key, bool) { return mutations_.PendingAway(key); };
+}
+
 // ---- Object metadata ----
 
 Awaitable<Result<InodeRecord>> ObjectFileSystem::Current(vfs::InodeId ino, bool revalidate) {
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(ino));
   if (rec.is_dir && rec.key.empty()) co_return rec;  // bucket root: no marker possible
+  // What the gateway wrote and has not uploaded yet is newer than anything the bucket says.
+  if (rec.local || FindStaged(ino)) co_return rec;
   bool need = !rec.meta_known || (revalidate && !IsFresh(rec.validated_at));
   if (!need) co_return rec;
   auto work = [this, ino] { return HeadAndApply(ino, false); };
@@ -287,8 +300,9 @@ Awaitable<Result<InodeRecord>> ObjectFileSystem::Current(vfs::InodeId ino, bool 
 Awaitable<Result<InodeRecord>> ObjectFileSystem::HeadAndApply(vfs::InodeId ino, bool force) {
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(ino));
   if (!force && rec.meta_known && IsFresh(rec.validated_at)) co_return rec;
+  if (rec.local || FindStaged(ino)) co_return rec;
   ++heads_count_;
-  auto head = co_await store_->Head(rec.key);
+  auto head = co_await store_->Head(DataKey(rec.key));
   if (!head.ok()) {
     if (head.status().code() != ErrorCode::kNotFound) {
       co_return head.status().WithContext("HEAD s3://" + store_->bucket() + "/" + rec.key);
@@ -316,7 +330,7 @@ Awaitable<Result<vfs::Attr>> ObjectFileSystem::DirAttr(const InodeRecord& rec) {
   co_return ToAttr(cur);
 }
 
-vfs::Attr ObjectFileSystem::ToAttr(const InodeRecord& rec) const {
+vfs::Attr ObjectFileSystem::ToAttrUnstaged(const InodeRecord& rec) const {
   vfs::Attr a;
   a.ino = rec.ino;
   a.generation = rec.generation;
@@ -358,6 +372,25 @@ Awaitable<Result<vfs::Attr>> ObjectFileSystem::GetAttr(vfs::InodeId ino) {
   co_return ToAttr(cur);
 }
 
+vfs::Attr ObjectFileSystem::ToAttr(const InodeRecord& rec) const {
+  vfs::Attr a = ToAttrUnstaged(rec);
+  auto file = FindStaged(rec.ino);
+  if (!file) return a;
+  // Being written: size, times and change come from the staged file.
+  StagedState st = file->State();
+  a.size = st.size;
+  a.space_used = (st.size + kBlockSize - 1) / kBlockSize * kBlockSize;
+  if (st.meta.mtime) a.mtime = *st.meta.mtime;
+  if (st.meta.mode) a.mode = *st.meta.mode & kModePermMask;
+  if (st.meta.uid) a.uid = *st.meta.uid;
+  if (st.meta.gid) a.gid = *st.meta.gid;
+  a.ctime = a.mtime;
+  a.atime = a.mtime;
+  a.change = Mix(Mix(a.change, st.version), Nanos(std::chrono::system_clock::time_point{}) + 1);
+  if (a.change == 0) a.change = 1;
+  return a;
+}
+
 Awaitable<Result<vfs::Attr>> ObjectFileSystem::Lookup(vfs::InodeId dir, std::string name) {
   NameCheck check = CheckName(name);
   if (check == NameCheck::kTooLong) co_return Status(ErrorCode::kNameTooLong, "name too long");
@@ -387,24 +420,29 @@ Result<vfs::DirPage> ObjectFileSystem::MakePage(const std::vector<DirSnapshot::C
   vfs::DirPage page;
   page.verifier = verifier;
   const std::size_t total = children.size();
-  start = std::min(start, total);
-  std::size_t end = std::min(total, start + std::max<std::size_t>(max_entries, 1));
+  const std::size_t want = std::max<std::size_t>(max_entries, 1);
   std::vector<vfs::InodeId> inos;
-  inos.reserve(end - start);
-  for (std::size_t i = start; i < end; ++i) inos.push_back(children[i].ino);
+  std::vector<std::size_t> slots;
+  std::size_t i = std::min(start, total);
+  for (; i < total && inos.size() < want; ++i) {
+    if (children[i].ino == 0) continue;  // a removed entry's slot
+    inos.push_back(children[i].ino);
+    slots.push_back(i);
+  }
   std::vector<InodeRecord> recs = table_.GetMany(inos);
   if (recs.size() != inos.size()) return InternalError("directory entry without an inode");
   page.entries.reserve(recs.size());
-  for (std::size_t i = 0; i < recs.size(); ++i) {
-    page.entries.push_back({children[start + i].name, ToAttr(recs[i]), kFirstCookie + start + i});
+  for (std::size_t k = 0; k < recs.size(); ++k) {
+    page.entries.push_back({children[slots[k]].name, ToAttr(recs[k]), kFirstCookie + slots[k]});
   }
-  page.eof = complete && end == total;
+  while (i < total && children[i].ino == 0) ++i;
+  page.eof = complete && i == total;
   return page;
 }
 
 Awaitable<Result<vfs::DirPage>> ObjectFileSystem::ReadDir(vfs::InodeId dir, uint64_t cookie,
                                                           std::size_t max_entries) {
-  // The entry at index i carries cookie kFirstCookie + i; reading resumes after it.
+  // The entry in slot i carries cookie kFirstCookie + i; reading resumes after it.
   const std::size_t start =
       cookie < kFirstCookie ? 0
                             : static_cast<std::size_t>(std::min<uint64_t>(cookie - 2, SIZE_MAX));
@@ -437,7 +475,7 @@ Awaitable<Result<vfs::DirPage>> ObjectFileSystem::ReadDir(vfs::InodeId dir, uint
     }
   }
   BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(dir));
-  co_return MakePage(snap->children, start, want, snap->verifier, true);
+  co_return MakePage(snap->children, start, want, snap->cookie_verifier, true);
 }
 
 Awaitable<Result<vfs::Attr>> ObjectFileSystem::Open(vfs::InodeId ino) {
@@ -459,7 +497,7 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadOnce(const InodeRecord&
   opts.range = objstore::ByteRange{offset, len};
   opts.if_match = rec.etag;
   ++gets_;
-  BFS_CO_ASSIGN_OR_RETURN(objstore::GetResult got, co_await store_->Get(rec.key, opts));
+  BFS_CO_ASSIGN_OR_RETURN(objstore::GetResult got, co_await store_->Get(DataKey(rec.key), opts));
   if (got.data.size() > len) got.data.resize(len);
   out.data = std::move(got.data);
   out.eof = offset + out.data.size() >= rec.size;
@@ -486,7 +524,7 @@ Awaitable<Result<Bytes>> ObjectFileSystem::FetchBlock(std::string key, std::stri
   opts.range = objstore::ByteRange{offset, len};
   opts.if_match = std::move(etag);
   ++gets_;
-  BFS_CO_ASSIGN_OR_RETURN(objstore::GetResult got, co_await store_->Get(key, opts));
+  BFS_CO_ASSIGN_OR_RETURN(objstore::GetResult got, co_await store_->Get(DataKey(key), opts));
   if (got.data.size() > len) got.data.resize(len);
   if (got.data.size() < len) {
     // Shorter than the size we know: the object changed under the same ETag's nose.
@@ -557,6 +595,13 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::Read(vfs::InodeId ino, uint
                                                           uint32_t count) {
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(ino));
   if (rec.is_dir) co_return Status(ErrorCode::kIsDir, rec.key);
+  if (auto file = FindStaged(ino)) co_return co_await ReadStaged(rec, file, offset, count);
+  if (rec.local) {
+    // Created here and not staged: an empty new file (or one whose staging just ended).
+    if (auto again = FindStaged(ino)) co_return co_await ReadStaged(rec, again, offset, count);
+    BFS_CO_ASSIGN_OR_RETURN(rec, GetRecord(ino));
+    if (rec.local) co_return vfs::ReadResult{Bytes(), true};
+  }
   BFS_CO_ASSIGN_OR_RETURN(ReadOutcome out, co_await ReadRetrying(std::move(rec), offset, count));
   co_return std::move(out.result);
 }
@@ -564,7 +609,11 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::Read(vfs::InodeId ino, uint
 Awaitable<Result<std::string>> ObjectFileSystem::ReadLink(vfs::InodeId ino) {
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await Current(ino, true));
   if (!IsSymlink(rec)) co_return InvalidArgumentError("not a symlink: " + rec.key);
-  if (!rec.symlink_etag.empty() && rec.symlink_etag == rec.etag) co_return rec.symlink_target;
+  if (rec.symlink_etag == rec.etag && !rec.symlink_target.empty()) co_return rec.symlink_target;
+  if (auto file = FindStaged(ino)) {
+    BFS_CO_ASSIGN_OR_RETURN(vfs::ReadResult r, co_await ReadStaged(rec, file, 0, 4096));
+    co_return std::string(AsString(r.data));
+  }
   if (rec.size > options_.max_symlink_bytes) {
     co_return InvalidArgumentError("symlink target too long: " + rec.key);
   }

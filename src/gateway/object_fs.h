@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -37,7 +38,10 @@
 #include "cache/block_cache.h"
 #include "gateway/inode_table.h"
 #include "gateway/key_mapping.h"
+#include "gateway/mutation_queue.h"
 #include "gateway/read_ahead.h"
+#include "gateway/staging.h"
+#include "gateway/uploader.h"
 #include "meta/async_meta_store.h"
 #include "objstore/object_store.h"
 #include "vfs/vfs.h"
@@ -47,7 +51,7 @@ namespace bucketfs::gateway {
 struct ObjectFsOptions {
   // "" for the whole bucket, else a key prefix (normalised to end in "/").
   std::string prefix;
-  // Always true for now: the write path is not part of the vfs interface yet.
+  // Mutations answer kReadOnly.
   bool read_only = true;
   // How long listings and object metadata are trusted before the bucket is asked again. This is
   // the bound on how late changes made directly in the bucket become visible. Default 5 s.
@@ -73,6 +77,30 @@ struct ObjectFsOptions {
   std::shared_ptr<cache::BlockCache> cache;
   // Read-ahead for sequential readers (used with a cache; block_size is taken from the cache).
   ReadAheadOptions read_ahead;
+  // ---- Write path. Writable when !read_only and staging_dir is set. ----
+  // Staged files of this export live here (STATE_DIR/staging/EXPORT_ID).
+  std::string staging_dir;
+  // Disk work of the write path (staging files) runs here; required when writable.
+  BlockingPool* pool = nullptr;
+  UploaderOptions upload;
+  // After the last CLOSE of a file, its upload starts this much later (a rename that follows at
+  // once, as in write-temp-then-rename, then costs no server-side copy).
+  std::chrono::milliseconds upload_delay{500};
+  // A file still open but not written for this long is uploaded anyway.
+  std::chrono::milliseconds idle_upload{5000};
+  // A failed upload, copy or delete is tried again after this long (and logged).
+  std::chrono::milliseconds retry_delay{5000};
+  // S3 mutations (uploads, copies, deletes) in flight per export.
+  std::size_t max_mutations = 8;
+  // Staged-but-not-uploaded bytes allowed per export; past it writes get kUnavailable
+  // (NFS4ERR_DELAY) until uploads free space.
+  uint64_t staging_limit = uint64_t{10} << 30;
+  // COMMIT and FILE_SYNC writes wait until the data is in S3 (not only on the gateway's disk).
+  bool sync_upload = false;
+  // False: the S3 side of writes stays queued in the journal (recovery tests, maintenance).
+  bool apply_s3_changes = true;
+  // NFS write verifier: must differ between runs of the gateway.
+  uint64_t write_verifier = 1;
   // Where background block fetches (read-ahead) run, each on its own strand: the io_context's
   // executor. Empty: on the reader's executor — fine for tests, but an NFS connection's strand
   // would serialise every parallel GET's body processing on one thread.
@@ -112,34 +140,34 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<Result<std::string>> ReadLink(vfs::InodeId ino) override;
   Awaitable<Result<vfs::FsStats>> StatFs() override;
 
-  // ---- Mutations (vfs.h). Exports are read-only until the write path lands.
-  Awaitable<Result<vfs::Attr>> SetAttr(vfs::InodeId, vfs::SetAttrRequest) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<vfs::Attr>> Create(vfs::InodeId, std::string, vfs::CreateRequest) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<vfs::WriteResult>> Write(vfs::InodeId, uint64_t, Bytes,
-                                            vfs::StableHow) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Status> Commit(vfs::InodeId, uint64_t, uint64_t) override { co_return ReadOnlyError(); }
-  uint64_t WriteVerifier() const override { return 0; }
-  Awaitable<void> Closed(vfs::InodeId) override { co_return; }
-  Awaitable<Status> Remove(vfs::InodeId, std::string) override { co_return ReadOnlyError(); }
-  Awaitable<Status> Rename(vfs::InodeId, std::string, vfs::InodeId, std::string) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<vfs::Attr>> Link(vfs::InodeId, vfs::InodeId, std::string) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Result<uint64_t>> CopyRange(vfs::InodeId, uint64_t, vfs::InodeId, uint64_t,
-                                        uint64_t) override {
-    co_return ReadOnlyError();
-  }
-  Awaitable<Status> Deallocate(vfs::InodeId, uint64_t, uint64_t) override {
-    co_return ReadOnlyError();
-  }
+  // ---- Mutations (vfs.h), object_fs_write.cc ----
+  Awaitable<Result<vfs::Attr>> SetAttr(vfs::InodeId ino, vfs::SetAttrRequest request) override;
+  Awaitable<Result<vfs::Attr>> Create(vfs::InodeId dir, std::string name,
+                                      vfs::CreateRequest request) override;
+  Awaitable<Result<vfs::WriteResult>> Write(vfs::InodeId ino, uint64_t offset, Bytes data,
+                                            vfs::StableHow stable) override;
+  Awaitable<Status> Commit(vfs::InodeId ino, uint64_t offset, uint64_t count) override;
+  uint64_t WriteVerifier() const override { return options_.write_verifier; }
+  Awaitable<void> Closed(vfs::InodeId ino) override;
+  Awaitable<Status> Remove(vfs::InodeId dir, std::string name) override;
+  Awaitable<Status> Rename(vfs::InodeId src_dir, std::string src_name, vfs::InodeId dst_dir,
+                           std::string dst_name) override;
+  Awaitable<Result<vfs::Attr>> Link(vfs::InodeId ino, vfs::InodeId dir, std::string name) override;
+  Awaitable<Result<uint64_t>> CopyRange(vfs::InodeId src, uint64_t src_offset, vfs::InodeId dst,
+                                        uint64_t dst_offset, uint64_t count) override;
+  Awaitable<Status> Deallocate(vfs::InodeId ino, uint64_t offset, uint64_t length) override;
+
+  // Write path start: loads the journal this export left behind (pending uploads, renames,
+  // deletes; their staged files) and starts applying it. Call once before serving.
+  Awaitable<Status> StartWritePath();
+  // Makes every pending upload start now and waits until the S3 side has caught up with
+  // everything or `timeout` passed (then kTimeout). For shutdown and tests.
+  Awaitable<Status> Drain(std::chrono::milliseconds timeout);
+  // Makes every staged write durable on the gateway (fsync + state files), e.g. at shutdown.
+  Awaitable<Status> PersistStaged();
+  // S3 mutations not yet applied (uploads, moves, deletes) and bytes staged locally.
+  std::size_t pending_mutations() const { return mutations_.size(); }
+  uint64_t staged_bytes() const;
 
   // Forces revalidation of `path` (relative to the export root; "" or "/" is the root) without
   // waiting for the TTL: every directory on the way is re-listed, then the object itself is
@@ -152,6 +180,40 @@ class ObjectFileSystem : public vfs::FileSystem {
 
  private:
   static Status ReadOnlyError() { return Status(ErrorCode::kReadOnly, "read-only file system"); }
+
+  // ---- Write path internals (object_fs_write.cc) ----
+  struct Staged {
+    std::shared_ptr<StagedFile> file;
+    int64_t upload_id = 0;  // journal id of its pending upload
+    SteadyTime last_write{};
+  };
+  bool Writable() const { return !options_.read_only && !options_.staging_dir.empty(); }
+  std::shared_ptr<StagedFile> FindStaged(vfs::InodeId ino) const;
+  // The staged file of `rec`, creating it (on its object) at the first write.
+  Awaitable<Result<std::shared_ptr<StagedFile>>> Stage(const InodeRecord& rec);
+  Awaitable<Result<std::shared_ptr<StagedFile>>> StageNew(InodeRecord rec);
+  // A journal entry for this export's S3 side, and the queue item it becomes.
+  int64_t NextJournalId();
+  meta::Batch::JournalAppend Journal(const Mutation& m) const;
+  // Queues an upload of `ino` (returns its journal id), cancelling an earlier pending one.
+  Mutation UploadMutation(vfs::InodeId ino, std::optional<SteadyTime> ready_at);
+  Awaitable<Status> FlushMeta();
+  Awaitable<Result<vfs::Attr>> CreateNode(vfs::InodeId dir, const std::string& name,
+                                          const vfs::CreateRequest& request);
+  Status CheckBackpressure(uint64_t more) const;
+  // Runs the mutations that may start now; arms a timer for delayed ones.
+  void Kick(asio::any_io_executor ex);
+  Awaitable<void> Pump();
+  Awaitable<void> RunMutation(Mutation m);
+  Awaitable<Status> ApplyUpload(const Mutation& m);
+  Awaitable<Status> ApplyMove(const Mutation& m);
+  Awaitable<Status> ApplyDelete(const Mutation& m);
+  Awaitable<Result<vfs::ReadResult>> ReadStaged(const InodeRecord& rec,
+                                                const std::shared_ptr<StagedFile>& file,
+                                                uint64_t offset, uint32_t count);
+  // The key an object's bytes are at now (differs from rec.key while a rename is copying).
+  std::string DataKey(const std::string& key) const { return mutations_.Resolve(key); }
+  asio::any_io_executor BackgroundExecutor() const;
   using SnapshotResult = Result<std::shared_ptr<const DirSnapshot>>;
 
   SteadyTime Now() const { return options_.clock(); }
@@ -222,6 +284,9 @@ class ObjectFileSystem : public vfs::FileSystem {
   static InodeTableOptions TableOptions(const ObjectFsOptions& options);
   static ReadAheadOptions ReadAheadFor(const ObjectFsOptions& options);
   vfs::Attr ToAttr(const InodeRecord& rec) const;
+  vfs::Attr ToAttrUnstaged(const InodeRecord& rec) const;
+  // ApplyListing's filter: keys the write path is removing or moving away (empty when idle).
+  std::function<bool(const std::string&, bool)> PendingAwayFn() const;
   void NoteHidden(const DirListing& listing);
 
   std::shared_ptr<objstore::ObjectStore> store_;
@@ -238,6 +303,21 @@ class ObjectFileSystem : public vfs::FileSystem {
   std::atomic<uint64_t> hidden_invalid_{0}, hidden_shadowed_{0};
   std::mutex streams_mu_;
   std::unordered_map<vfs::InodeId, std::shared_ptr<DirStream>> streams_;
+  // Write path.
+  std::unique_ptr<Uploader> uploader_;
+  MutationQueue mutations_;
+  mutable std::mutex staged_mu_;
+  std::unordered_map<vfs::InodeId, Staged> staged_;
+  std::unordered_map<vfs::InodeId, uint64_t> create_verifiers_;  // exclusive creates (memory)
+  SingleFlight<vfs::InodeId, Result<std::shared_ptr<StagedFile>>> stagings_;
+  std::atomic<int64_t> local_journal_id_{0};  // without a metadata store
+  std::atomic<bool> pump_scheduled_{false};
+  std::mutex timer_mu_;
+  std::shared_ptr<asio::steady_timer> timer_;
+  std::optional<SteadyTime> timer_at_;
+  asio::any_io_executor first_executor_;  // without options.background: the first caller's
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> write_failures_{0}, uploaded_bytes_{0};
   std::mutex warned_mu_;
   std::unordered_set<std::string> warned_keys_;  // bounded by kMaxWarnedKeys
 };

@@ -46,6 +46,14 @@ struct ServeConfig {
   // Read-ahead window bound for sequential readers, in blocks (0 disables read-ahead).
   uint32_t read_ahead_blocks = 16;
 
+  // Write path (docs/architecture.md "Write path"). Written data is staged under
+  // STATE_DIR/staging and uploaded in the background.
+  bool read_only = false;
+  bool sync_upload = false;
+  uint64_t staging_bytes = 10ull << 30;     // per export
+  uint64_t upload_part_size = 16ull << 20;  // multipart part size; single PUT up to it
+  uint32_t upload_delay_ms = 500;           // last CLOSE → upload
+
   // Prometheus endpoint, "HOST:PORT"; empty: off.
   std::string metrics_listen;
 

@@ -1,6 +1,7 @@
 #include "server/gateway_server.h"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <future>
@@ -31,7 +32,11 @@ std::string SourceOf(const ServeConfig& config, const ExportConfig& e) {
 }  // namespace
 
 GatewayServer::GatewayServer(ServeConfig config)
-    : config_(std::move(config)), io_(config_.io_threads), blocking_(config_.blocking_threads) {}
+    : config_(std::move(config)),
+      io_(config_.io_threads),
+      blocking_(config_.blocking_threads),
+      write_verifier_(
+          static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count())) {}
 
 GatewayServer::~GatewayServer() {
   Stop();
@@ -185,6 +190,16 @@ Status GatewayServer::OpenState() {
   return Status::Ok();
 }
 
+Status GatewayServer::RunToCompletion(Awaitable<Status> task) {
+  asio::io_context ctx;
+  Status result = InternalError("did not complete");
+  asio::co_spawn(ctx, std::move(task), [&result](std::exception_ptr e, Status s) {
+    result = e ? InternalError("exception") : std::move(s);
+  });
+  ctx.run();
+  return result;
+}
+
 Status GatewayServer::Start() {
   if (config_.exports.empty()) return InvalidArgumentError("no bucket to export (--bucket)");
   BFS_RETURN_IF_ERROR(OpenState());
@@ -225,10 +240,20 @@ Status GatewayServer::Start() {
     opts.cache = cache_;
     opts.background = io_.get_executor();
     opts.read_ahead.max_window_blocks = config_.read_ahead_blocks;
+    opts.read_only = config_.read_only;
+    opts.staging_dir = config_.state_dir + "/staging/" + std::to_string(export_id);
+    opts.pool = &blocking_;
+    opts.upload.part_size = config_.upload_part_size;
+    opts.upload_delay = std::chrono::milliseconds(config_.upload_delay_ms);
+    opts.staging_limit = config_.staging_bytes;
+    opts.sync_upload = config_.sync_upload;
+    opts.write_verifier = write_verifier_;
     vfs::Export x;
     x.id = export_id;
     x.name = e.name;
     auto fs = std::make_shared<gateway::ObjectFileSystem>(stores[i], opts);
+    // Before serving: staged data and pending S3 changes of the last run are taken up again.
+    BFS_RETURN_IF_ERROR(RunToCompletion(fs->StartWritePath()).WithContext("export /" + e.name));
     filesystems_[e.name] = fs;
     x.fs = std::move(fs);
     BFS_RETURN_IF_ERROR(exports_.Add(std::move(x)));
@@ -257,7 +282,7 @@ Status GatewayServer::Start() {
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     BFS_LOG_INFO("signal {}: shutting down", sig);
-    Stop();
+    asio::co_spawn(io_, Shutdown(), asio::detached);
   });
 
   BFS_LOG_INFO("state in {} (metadata store boot generation {})", state_dir_->path(),
@@ -294,6 +319,25 @@ void GatewayServer::Run() {
   io_.run();
   for (auto& t : threads_) t.join();
   threads_.clear();
+}
+
+Awaitable<void> GatewayServer::Shutdown() {
+  // Stop taking requests, then make every staged write durable (the journal resumes the uploads
+  // at the next start), then stop.
+  if (rpc_) rpc_->Stop();
+  for (auto& [name, fs] : filesystems_) {
+    Status s = co_await fs->PersistStaged();
+    if (!s.ok()) BFS_LOG_ERROR("export /{}: {}", name, s.ToString());
+    if (fs->pending_mutations() > 0) {
+      BFS_LOG_INFO("export /{}: {} S3 changes pending, resumed at the next start", name,
+                   fs->pending_mutations());
+    }
+  }
+  if (meta_) {
+    Status s = co_await meta_->Flush();
+    if (!s.ok()) BFS_LOG_ERROR("metadata store: {}", s.ToString());
+  }
+  Stop();
 }
 
 void GatewayServer::Stop() {

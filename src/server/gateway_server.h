@@ -79,10 +79,15 @@ class GatewayServer {
   // Cache statistics as metrics, read at scrape time.
   void RegisterCacheMetrics();
   Status StartMetrics();
+  // Runs `task` on a private io_context until it finishes (startup only).
+  static Status RunToCompletion(Awaitable<Status> task);
+  // SIGTERM/SIGINT: stop accepting, persist staged writes, stop.
+  Awaitable<void> Shutdown();
 
   ServeConfig config_;
   asio::io_context io_;
   BlockingPool blocking_;
+  uint64_t write_verifier_;  // NFS writeverf: this run's start time
   std::unique_ptr<StateDir> state_dir_;
   std::shared_ptr<meta::AsyncMetaStore> meta_;  // after blocking_: its reads run there
   std::shared_ptr<cache::BlockCache> cache_;    // after blocking_: its disk I/O runs there

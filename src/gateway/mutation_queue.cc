@@ -1,0 +1,154 @@
+#include "gateway/mutation_queue.h"
+
+#include <algorithm>
+
+namespace bucketfs::gateway {
+
+bool MutationQueue::Overlap(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  auto contains = [](const std::string& prefix, const std::string& key) {
+    return !prefix.empty() && prefix.back() == '/' && key.size() > prefix.size() &&
+           key.compare(0, prefix.size(), prefix) == 0;
+  };
+  return contains(a, b) || contains(b, a) || a.empty() || b.empty();
+}
+
+void MutationQueue::Add(Mutation m) {
+  std::lock_guard lock(mu_);
+  m.running = false;
+  pending_.insert_or_assign(m.id, std::move(m));
+}
+
+bool MutationQueue::Cancel(int64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(id);
+  if (it == pending_.end() || it->second.running) return false;
+  pending_.erase(it);
+  return true;
+}
+
+void MutationQueue::Finish(int64_t id) {
+  std::lock_guard lock(mu_);
+  pending_.erase(id);
+}
+
+void MutationQueue::SetReady(int64_t id, Clock::time_point at) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  auto& ready = it->second.ready_at;
+  if (!ready || at < *ready) ready = at;
+}
+
+void MutationQueue::SetCopied(int64_t id) {
+  std::lock_guard lock(mu_);
+  if (auto it = pending_.find(id); it != pending_.end()) it->second.copied = true;
+}
+
+void MutationQueue::Retry(int64_t id, Clock::time_point at) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  it->second.running = false;
+  it->second.ready_at = at;
+}
+
+std::optional<Mutation> MutationQueue::Get(int64_t id) const {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> MutationQueue::KeysLocked(const Mutation& m,
+                                                   const UploadKeyFn& upload_key) const {
+  switch (m.kind) {
+    case Mutation::Kind::kUpload: {
+      std::string key = upload_key ? upload_key(m.ino) : std::string();
+      if (key.empty()) return {};
+      return {key};
+    }
+    case Mutation::Kind::kMove:
+      return {m.src, m.dst};
+    case Mutation::Kind::kDelete:
+      return {m.src};
+  }
+  return {};
+}
+
+std::vector<Mutation> MutationQueue::TakeRunnable(std::size_t max, Clock::time_point now,
+                                                  const UploadKeyFn& upload_key,
+                                                  std::optional<Clock::time_point>* next_wake) {
+  std::lock_guard lock(mu_);
+  std::vector<Mutation> out;
+  std::vector<std::vector<std::string>> earlier;  // keys of the unfinished mutations before
+  for (auto& [id, m] : pending_) {
+    std::vector<std::string> keys = KeysLocked(m, upload_key);
+    bool blocked = false;
+    for (const auto& prev : earlier) {
+      for (const auto& a : prev) {
+        for (const auto& b : keys) blocked = blocked || Overlap(a, b);
+      }
+    }
+    bool ready = true;
+    if (m.kind == Mutation::Kind::kUpload || m.ready_at) {
+      if (!m.ready_at) {
+        ready = false;
+      } else if (*m.ready_at > now) {
+        ready = false;
+        if (next_wake != nullptr && (!*next_wake || *m.ready_at < **next_wake)) {
+          *next_wake = *m.ready_at;
+        }
+      }
+    }
+    if (!m.running && !blocked && ready && out.size() < max) {
+      m.running = true;
+      out.push_back(m);
+    }
+    earlier.push_back(std::move(keys));
+  }
+  return out;
+}
+
+std::string MutationQueue::Resolve(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  std::string k = key;
+  // Newest move first: a chain a→b, b→c resolves c to b to a.
+  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+    const Mutation& m = it->second;
+    if (m.kind != Mutation::Kind::kMove || m.copied) continue;
+    if (k == m.dst) {
+      k = m.src;
+    } else if (m.is_dir && k.size() > m.dst.size() && k.compare(0, m.dst.size(), m.dst) == 0) {
+      k = m.src + k.substr(m.dst.size());
+    }
+  }
+  return k;
+}
+
+bool MutationQueue::PendingAway(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, m] : pending_) {
+    if (m.kind == Mutation::Kind::kUpload) continue;
+    const std::string& away = m.src;
+    if (key == away) return true;
+    if (m.is_dir && key.size() > away.size() && key.compare(0, away.size(), away) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::size_t MutationQueue::size() const {
+  std::lock_guard lock(mu_);
+  return pending_.size();
+}
+
+std::size_t MutationQueue::running() const {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [id, m] : pending_) n += m.running;
+  return n;
+}
+
+}  // namespace bucketfs::gateway

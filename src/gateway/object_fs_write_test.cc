@@ -1,0 +1,396 @@
+// The write path of ObjectFileSystem over the fake store: staged writes, uploads (single PUT and
+// multipart with server-side part copies), namespace changes with their journaled S3 side, and
+// recovery of staged data and pending changes after a restart.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "gateway/object_fs.h"
+#include "gateway/testing/fake_object_store.h"
+#include "meta/sqlite_meta_store.h"
+
+namespace bucketfs::gateway {
+namespace {
+
+using testing::FakeObjectStore;
+using namespace std::chrono_literals;
+
+std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+class ObjectFsWriteTest : public ::testing::Test {
+ protected:
+  ObjectFsWriteTest()
+      : store_(std::make_shared<FakeObjectStore>()),
+        dir_(std::filesystem::temp_directory_path() /
+             ("bfs-write-" + std::to_string(getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  ~ObjectFsWriteTest() override {
+    fs_.reset();
+    meta_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A writable file system; with `persistent`, over a SQLite store in dir_ (a "process").
+  void Open(bool persistent = false, uint64_t part_size = uint64_t{5} << 20, bool apply = true) {
+    fs_.reset();
+    meta_.reset();
+    ObjectFsOptions o;
+    if (persistent) {
+      auto opened = meta::SqliteMetaStore::Open((dir_ / "meta.db").string());
+      ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+      std::shared_ptr<meta::MetaStore> store = std::move(opened).value();
+      auto state = store->OpenExport(1, "data", "bucket", "");
+      ASSERT_TRUE(state.ok());
+      meta_ = std::make_shared<meta::AsyncMetaStore>(store, pool_);
+      o.meta = meta_;
+      o.export_id = 1;
+      o.export_state = *state;
+    }
+    o.read_only = false;
+    o.staging_dir = (dir_ / "staging").string();
+    o.pool = &pool_;
+    o.upload.part_size = part_size;
+    o.upload_delay = 0ms;
+    o.idle_upload = 0ms;  // every Run() drives the S3 side to completion
+    o.staging_limit = staging_limit_;
+    o.retry_delay = 20ms;
+    o.write_verifier = 42;
+    o.apply_s3_changes = apply;
+    fs_ = std::make_unique<ObjectFileSystem>(store_, std::move(o));
+    ASSERT_TRUE(Run(fs_->StartWritePath()).ok());
+  }
+
+  template <typename T>
+  T Run(Awaitable<T> aw) {
+    std::optional<T> out;
+    asio::co_spawn(
+        io_, [&]() -> Awaitable<void> { out.emplace(co_await std::move(aw)); }, asio::detached);
+    io_.restart();
+    io_.run();
+    return std::move(*out);
+  }
+
+  void Run(Awaitable<void> aw) {
+    asio::co_spawn(io_, std::move(aw), asio::detached);
+    io_.restart();
+    io_.run();
+  }
+
+  vfs::Attr Create(vfs::InodeId dir, const std::string& name,
+                   vfs::FileType type = vfs::FileType::kRegular, std::string target = "") {
+    vfs::CreateRequest req;
+    req.type = type;
+    req.symlink_target = std::move(target);
+    auto r = Run(fs_->Create(dir, name, req));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : vfs::Attr{};
+  }
+  void Write(vfs::InodeId ino, uint64_t off, std::string_view data,
+             vfs::StableHow how = vfs::StableHow::kUnstable) {
+    auto r = Run(fs_->Write(ino, off, B(data), how));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->count, data.size());
+  }
+  std::string ReadAll(vfs::InodeId ino) {
+    std::string out;
+    for (;;) {
+      auto r = Run(fs_->Read(ino, out.size(), 1 << 20));
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (!r.ok()) break;
+      out += Str(r->data);
+      if (r->eof || r->data.empty()) break;
+    }
+    return out;
+  }
+  Result<vfs::Attr> Lookup(vfs::InodeId dir, const std::string& name) {
+    return Run(fs_->Lookup(dir, name));
+  }
+  void Drain() { ASSERT_TRUE(Run(fs_->Drain(10s)).ok()); }
+  std::string Object(const std::string& key) {
+    auto got = Run(store_->Get(key, {}));
+    return got.ok() ? Str(got->data) : "<" + got.status().ToString() + ">";
+  }
+  bool Exists(const std::string& key) { return Run(store_->Head(key)).ok(); }
+
+  asio::io_context io_;
+  BlockingPool pool_{2};
+  std::shared_ptr<FakeObjectStore> store_;
+  std::filesystem::path dir_;
+  uint64_t staging_limit_ = uint64_t{1} << 30;
+  std::shared_ptr<meta::AsyncMetaStore> meta_;
+  std::unique_ptr<ObjectFileSystem> fs_;
+};
+
+TEST_F(ObjectFsWriteTest, CreateWriteReadBackAndUploadWithPosixMetadata) {
+  Open();
+  vfs::Attr f = Create(1, "hello.txt");
+  Write(f.ino, 0, "hello ");
+  Write(f.ino, 6, "world");
+  EXPECT_EQ(ReadAll(f.ino), "hello world");
+  auto attr = Run(fs_->GetAttr(f.ino));
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->size, 11u);
+  Run(fs_->Closed(f.ino));
+  Drain();
+  EXPECT_EQ(Object("hello.txt"), "hello world");
+  auto head = Run(store_->Head("hello.txt"));
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->user_metadata["mode"], std::to_string(0100644));
+  EXPECT_TRUE(head->user_metadata.count("mtime"));
+  // After the upload the file is served from the object.
+  EXPECT_EQ(ReadAll(f.ino), "hello world");
+  EXPECT_EQ(fs_->staged_bytes(), 0u);
+}
+
+TEST_F(ObjectFsWriteTest, ReadOnlyAnswersReadOnly) {
+  ObjectFsOptions o;  // read_only by default
+  ObjectFileSystem ro(store_, o);
+  auto r = Run(ro.Create(1, "x", {}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kReadOnly);
+}
+
+TEST_F(ObjectFsWriteTest, CreateExistingNameAndExclusiveRetransmission) {
+  Open();
+  vfs::Attr f = Create(1, "a");
+  vfs::CreateRequest again;
+  EXPECT_EQ(Run(fs_->Create(1, "a", again)).status().code(), ErrorCode::kExists);
+  vfs::CreateRequest excl;
+  excl.verifier = 77;
+  vfs::Attr e = *Run(fs_->Create(1, "b", excl));
+  auto retry = Run(fs_->Create(1, "b", excl));
+  ASSERT_TRUE(retry.ok());
+  EXPECT_EQ(retry->ino, e.ino);
+  excl.verifier = 78;
+  EXPECT_EQ(Run(fs_->Create(1, "b", excl)).status().code(), ErrorCode::kExists);
+  (void)f;
+}
+
+TEST_F(ObjectFsWriteTest, MkdirSymlinkAndNestedFile) {
+  Open();
+  vfs::Attr d = Create(1, "dir", vfs::FileType::kDirectory);
+  EXPECT_EQ(d.type, vfs::FileType::kDirectory);
+  vfs::Attr l = Create(d.ino, "link", vfs::FileType::kSymlink, "../target");
+  EXPECT_EQ(l.type, vfs::FileType::kSymlink);
+  EXPECT_EQ(*Run(fs_->ReadLink(l.ino)), "../target");
+  vfs::Attr f = Create(d.ino, "f");
+  Write(f.ino, 0, "x");
+  Drain();
+  EXPECT_TRUE(Exists("dir/"));
+  EXPECT_EQ(Object("dir/link"), "../target");
+  EXPECT_EQ(Run(store_->Head("dir/link"))->user_metadata["mode"], std::to_string(0120777));
+  EXPECT_EQ(Object("dir/f"), "x");
+  EXPECT_EQ(*Run(fs_->ReadLink(l.ino)), "../target");
+}
+
+TEST_F(ObjectFsWriteTest, RenameFileIsAtomicAndMovesTheObject) {
+  store_->PutSync("a.bin", "old bytes");
+  Open();
+  vfs::Attr a = *Lookup(1, "a.bin");
+  ASSERT_TRUE(Run(fs_->Rename(1, "a.bin", 1, "b.bin")).ok());
+  EXPECT_EQ(Lookup(1, "a.bin").status().code(), ErrorCode::kNotFound);
+  auto b = Lookup(1, "b.bin");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->ino, a.ino);  // the handle survives the rename
+  EXPECT_EQ(ReadAll(a.ino), "old bytes");
+  Drain();
+  EXPECT_FALSE(Exists("a.bin"));
+  EXPECT_EQ(Object("b.bin"), "old bytes");
+  EXPECT_EQ(ReadAll(a.ino), "old bytes");
+}
+
+TEST_F(ObjectFsWriteTest, WriteTempThenRenameOverExistingCostsNoCopyOfTheTemp) {
+  store_->PutSync("model.pt", "version 1");
+  Open();
+  vfs::Attr tmp = Create(1, "model.pt.tmp");
+  Write(tmp.ino, 0, "version 2", vfs::StableHow::kFileSync);
+  ASSERT_TRUE(Run(fs_->Rename(1, "model.pt.tmp", 1, "model.pt")).ok());
+  EXPECT_EQ(ReadAll(Lookup(1, "model.pt")->ino), "version 2");
+  Run(fs_->Closed(tmp.ino));
+  Drain();
+  EXPECT_EQ(Object("model.pt"), "version 2");
+  EXPECT_FALSE(Exists("model.pt.tmp"));
+  std::vector<std::string> names;
+  auto page = Run(fs_->ReadDir(1, 0, 100));
+  for (auto& e : page->entries) names.push_back(e.name);
+  EXPECT_EQ(names, std::vector<std::string>{"model.pt"});
+}
+
+TEST_F(ObjectFsWriteTest, RenameDirectoryMovesEveryObject) {
+  for (int i = 0; i < 30; ++i)
+    store_->PutSync("d/f" + std::to_string(i), "data" + std::to_string(i));
+  store_->PutSync("d/sub/x", "deep");
+  Open();
+  vfs::Attr d = *Lookup(1, "d");
+  ASSERT_TRUE(Run(fs_->Rename(1, "d", 1, "e")).ok());
+  EXPECT_EQ(Lookup(1, "d").status().code(), ErrorCode::kNotFound);
+  auto f7 = Lookup(d.ino, "f7");
+  ASSERT_TRUE(f7.ok());
+  EXPECT_EQ(ReadAll(f7->ino), "data7");
+  Drain();
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_FALSE(Exists("d/f" + std::to_string(i)));
+    EXPECT_EQ(Object("e/f" + std::to_string(i)), "data" + std::to_string(i));
+  }
+  EXPECT_EQ(Object("e/sub/x"), "deep");
+  auto sub = Lookup(d.ino, "sub");
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(ReadAll(Lookup(sub->ino, "x")->ino), "deep");
+}
+
+TEST_F(ObjectFsWriteTest, RenameRulesAndRemove) {
+  store_->PutSync("d/x", "1");
+  store_->PutSync("f", "2");
+  Open();
+  vfs::Attr d = *Lookup(1, "d");
+  vfs::Attr e = Create(1, "empty", vfs::FileType::kDirectory);
+  EXPECT_EQ(Run(fs_->Rename(1, "f", 1, "d")).code(), ErrorCode::kIsDir);
+  EXPECT_EQ(Run(fs_->Rename(1, "d", 1, "f")).code(), ErrorCode::kNotDir);
+  EXPECT_EQ(Run(fs_->Rename(1, "empty", 1, "d")).code(), ErrorCode::kNotEmpty);
+  EXPECT_EQ(Run(fs_->Rename(1, "d", d.ino, "inner")).code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(Run(fs_->Rename(1, "d", 1, "empty")).ok());  // over an empty directory
+  EXPECT_EQ(Run(fs_->Remove(1, "empty")).code(), ErrorCode::kNotEmpty);
+  EXPECT_TRUE(Run(fs_->Remove(d.ino, "x")).ok());
+  EXPECT_TRUE(Run(fs_->Remove(1, "empty")).ok());
+  EXPECT_EQ(Run(fs_->Remove(1, "nope")).code(), ErrorCode::kNotFound);
+  Drain();
+  EXPECT_FALSE(Exists("d/x"));
+  EXPECT_FALSE(Exists("empty/x"));
+  EXPECT_EQ(Object("f"), "2");
+  (void)e;
+}
+
+TEST_F(ObjectFsWriteTest, ReadDirCookiesStayValidWhileEntriesComeAndGo) {
+  Open();
+  for (int i = 0; i < 10; ++i) Create(1, "n" + std::to_string(i));
+  auto first = Run(fs_->ReadDir(1, 0, 4));
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->entries.size(), 4u);
+  ASSERT_TRUE(Run(fs_->Remove(1, "n1")).ok());
+  Create(1, "zz");
+  auto rest = Run(fs_->ReadDir(1, first->entries.back().cookie, 100));
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->verifier, first->verifier);
+  std::vector<std::string> names;
+  for (auto& e : rest->entries) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"n4", "n5", "n6", "n7", "n8", "n9", "zz"}));
+}
+
+TEST_F(ObjectFsWriteTest, RandomWriteIntoLargeObjectResendsOnlyTouchedParts) {
+  std::string big(uint64_t{23} << 20, '\0');
+  std::mt19937 rng(7);
+  for (auto& c : big) c = static_cast<char>(rng());
+  store_->PutSync("big", big);
+  Open(false, uint64_t{5} << 20);
+  vfs::Attr f = *Lookup(1, "big");
+  std::string patch(4096, 'Z');
+  store_->ResetCounts();
+  Write(f.ino, (uint64_t{12} << 20) + 100, patch);
+  big.replace((uint64_t{12} << 20) + 100, patch.size(), patch);
+  auto mid = Run(fs_->Read(f.ino, (uint64_t{12} << 20), 8192));
+  ASSERT_TRUE(mid.ok());
+  EXPECT_EQ(Str(mid->data), big.substr(uint64_t{12} << 20, 8192));
+  Run(fs_->Closed(f.ino));
+  Drain();
+  EXPECT_EQ(Object("big"), big);
+  // 5 parts: one sent, four copied server-side.
+  EXPECT_EQ(store_->count(FakeObjectStore::Op::kUploadPart), 1u);
+  EXPECT_EQ(store_->count(FakeObjectStore::Op::kUploadPartCopy), 4u);
+}
+
+TEST_F(ObjectFsWriteTest, TruncateExtendChmodChownUtimes) {
+  store_->PutSync("f", "0123456789");
+  Open();
+  vfs::Attr f = *Lookup(1, "f");
+  vfs::SetAttrRequest shrink;
+  shrink.size = 4;
+  EXPECT_EQ(Run(fs_->SetAttr(f.ino, shrink))->size, 4u);
+  EXPECT_EQ(ReadAll(f.ino), "0123");
+  vfs::SetAttrRequest grow;
+  grow.size = 8;
+  ASSERT_TRUE(Run(fs_->SetAttr(f.ino, grow)).ok());
+  EXPECT_EQ(ReadAll(f.ino), std::string("0123") + std::string(4, '\0'));
+  vfs::SetAttrRequest attrs;
+  attrs.mode = 0600;
+  attrs.uid = 1000;
+  attrs.gid = 2000;
+  attrs.mtime = vfs::Timespec{1'600'000'000, 0};
+  auto a = Run(fs_->SetAttr(f.ino, attrs));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode, 0600u);
+  EXPECT_EQ(a->uid, 1000u);
+  EXPECT_EQ(a->gid, 2000u);
+  EXPECT_EQ(a->mtime.sec, 1'600'000'000);
+  Run(fs_->Closed(f.ino));
+  Drain();
+  auto head = Run(store_->Head("f"));
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(Object("f"), std::string("0123") + std::string(4, '\0'));
+  EXPECT_EQ(head->user_metadata["mode"], std::to_string(0100600));
+  EXPECT_EQ(head->user_metadata["uid"], "1000");
+  EXPECT_EQ(head->user_metadata["gid"], "2000");
+  EXPECT_EQ(head->user_metadata["mtime"], "1600000000");
+  auto after = Run(fs_->GetAttr(f.ino));
+  EXPECT_EQ(after->mode, 0600u);
+  EXPECT_EQ(after->mtime.sec, 1'600'000'000);
+}
+
+TEST_F(ObjectFsWriteTest, FullStagingAreaAsksClientsToRetry) {
+  staging_limit_ = 8;
+  Open();
+  vfs::Attr f = Create(1, "f");
+  auto r = Run(fs_->Write(f.ino, 0, B("0123456789abcdef"), vfs::StableHow::kUnstable));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(ObjectFsWriteTest, UploadFailuresAreRetriedNotLost) {
+  Open();
+  vfs::Attr f = Create(1, "f");
+  store_->FailNext(FakeObjectStore::Op::kPut, UnavailableError("503 SlowDown"), 2);
+  store_->ResetCounts();
+  Write(f.ino, 0, "payload", vfs::StableHow::kFileSync);
+  Run(fs_->Closed(f.ino));
+  // Two PUTs fail; the retry after them succeeds.
+  ASSERT_TRUE(Run(fs_->Drain(20s)).ok());
+  EXPECT_EQ(Object("f"), "payload");
+  EXPECT_EQ(store_->count(FakeObjectStore::Op::kPut), 3u);
+}
+
+TEST_F(ObjectFsWriteTest, CommittedWritesAndRenamesSurviveACrash) {
+  store_->PutSync("old", "moved content");
+  Open(/*persistent=*/true, uint64_t{5} << 20, /*apply=*/false);  // S3 unreachable, as it were
+  vfs::Attr f = Create(1, "ckpt.tmp");
+  Write(f.ino, 0, "committed data");
+  ASSERT_TRUE(Run(fs_->Commit(f.ino, 0, 0)).ok());
+  ASSERT_TRUE(Run(fs_->Rename(1, "ckpt.tmp", 1, "ckpt")).ok());
+  ASSERT_TRUE(Run(fs_->Rename(1, "old", 1, "new")).ok());
+  EXPECT_FALSE(Exists("ckpt"));
+  EXPECT_FALSE(Exists("new"));
+  // "Crash": nothing of it reached S3; restart on the same state.
+  meta_->FlushSync();
+  fs_.reset();
+  Open(/*persistent=*/true);
+  auto ck = Lookup(1, "ckpt");
+  ASSERT_TRUE(ck.ok()) << ck.status().ToString();
+  EXPECT_EQ(ReadAll(ck->ino), "committed data");
+  EXPECT_EQ(Lookup(1, "ckpt.tmp").status().code(), ErrorCode::kNotFound);
+  Drain();
+  EXPECT_EQ(Object("ckpt"), "committed data");
+  EXPECT_FALSE(Exists("ckpt.tmp"));
+  EXPECT_EQ(Object("new"), "moved content");
+  EXPECT_FALSE(Exists("old"));
+}
+
+}  // namespace
+}  // namespace bucketfs::gateway
