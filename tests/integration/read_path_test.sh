@@ -11,8 +11,10 @@ bucket=read-path
 start_moto
 echo "== filling s3://$bucket through moto at $MOTO_URL"
 python3 "$here/fill_bucket.py" "$MOTO_URL" "$bucket" "$BFS_TMP"
-# A second export of the same bucket under a key prefix, as /deep.
-start_bucketfs --bucket "$bucket" --bucket "deep=$bucket:a/b" --endpoint "$MOTO_URL" --region us-east-1
+# A second export of the same bucket under a key prefix, as /deep. Served --read-only: the guest
+# checks that writes are refused (the write path has its own tests).
+start_bucketfs --bucket "$bucket" --bucket "deep=$bucket:a/b" --endpoint "$MOTO_URL" \
+  --region us-east-1 --read-only
 echo "== bucketfs serving on 127.0.0.1:$NFS_PORT"
 
 kclient() {
