@@ -117,6 +117,42 @@ const char* StatName(Stat stat) {
       return "NFS4ERR_BADSESSION";
     case Stat::kResource:
       return "NFS4ERR_RESOURCE";
+    case Stat::kPerm:
+      return "NFS4ERR_PERM";
+    case Stat::kNxio:
+      return "NFS4ERR_NXIO";
+    case Stat::kExist:
+      return "NFS4ERR_EXIST";
+    case Stat::kXdev:
+      return "NFS4ERR_XDEV";
+    case Stat::kFBig:
+      return "NFS4ERR_FBIG";
+    case Stat::kNoSpc:
+      return "NFS4ERR_NOSPC";
+    case Stat::kNotEmpty:
+      return "NFS4ERR_NOTEMPTY";
+    case Stat::kBadType:
+      return "NFS4ERR_BADTYPE";
+    case Stat::kOpenMode:
+      return "NFS4ERR_OPENMODE";
+    case Stat::kBadOwner:
+      return "NFS4ERR_BADOWNER";
+    case Stat::kShareDenied:
+      return "NFS4ERR_SHARE_DENIED";
+    case Stat::kBadSeqId:
+      return "NFS4ERR_BAD_SEQID";
+    case Stat::kStaleStateId:
+      return "NFS4ERR_STALE_STATEID";
+    case Stat::kStaleClientId:
+      return "NFS4ERR_STALE_CLIENTID";
+    case Stat::kWrongType:
+      return "NFS4ERR_WRONG_TYPE";
+    case Stat::kUnionNotSupp:
+      return "NFS4ERR_UNION_NOTSUPP";
+    case Stat::kNoGrace:
+      return "NFS4ERR_NO_GRACE";
+    case Stat::kSeqMisordered:
+      return "NFS4ERR_SEQ_MISORDERED";
     default:
       return "NFS4ERR_(other)";
   }

@@ -120,7 +120,15 @@ enum class Stat : uint32_t {
   kRejectDeleg = 10085,
   kReturnConflict = 10086,
   kDelegRevoked = 10087,
+  // 4.2
+  kUnionNotSupp = 10090,
+  kOffloadNoReqs = 10094,
 };
+
+// stable_how4 (RFC 7530 §16.36.1).
+inline constexpr uint32_t kUnstable4 = 0;
+inline constexpr uint32_t kDataSync4 = 1;
+inline constexpr uint32_t kFileSync4 = 2;
 
 enum class Op : uint32_t {
   kAccess = 3,

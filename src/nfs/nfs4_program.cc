@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "base/metrics.h"
+#include "nfs/attrs.h"
 #include "nfs/compound.h"
 #include "nfs/errors.h"
 #include "nfs/nfs_server.h"
@@ -169,7 +170,11 @@ Awaitable<rpc::AcceptStat> Nfs4Program::Call(const rpc::CallContext& call, ByteV
       co_return rpc::AcceptStat::kSuccess;
     }
     if (s == Stat::kOk && i + 1 == count && d.remaining() > 0) s = Stat::kBadXdr;
-    if (s == Stat::kBadXdr) results.Truncate(body_pos);
+    if (s == Stat::kBadXdr) {
+      results.Truncate(body_pos);
+      // SETATTR4res is a struct, not a union: attrsset follows the status even on error.
+      if (opcode == static_cast<uint32_t>(Op::kSetAttr)) Bitmap().Encode(results);
+    }
     results.PatchU32(op_status_pos, static_cast<uint32_t>(s));
     if (s != Stat::kOk) {
       status = s;

@@ -3,9 +3,7 @@
 #include <cstring>
 
 namespace bucketfs::nfs {
-namespace {
 
-// Structural UTF-8 check (RFC 3629): no overlongs, surrogates or code points past U+10FFFF.
 bool ValidUtf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
@@ -39,8 +37,6 @@ bool ValidUtf8(std::string_view s) {
   }
   return true;
 }
-
-}  // namespace
 
 Awaitable<Stat> Resolve(OpContext& ctx, const FileHandle& fh, Object* out) {
   out->fh = fh;
@@ -139,6 +135,102 @@ Awaitable<Stat> FillStats(const Object& obj, const Bitmap& requested, vfs::FsSta
   }
   target->stats = stats;
   co_return Stat::kOk;
+}
+
+uint32_t CallerUid(const rpc::CallContext& call) {
+  return call.flavor == rpc::AuthFlavor::kSys ? call.sys.uid : kNobody;
+}
+
+uint32_t CallerGid(const rpc::CallContext& call) {
+  return call.flavor == rpc::AuthFlavor::kSys ? call.sys.gid : kNobody;
+}
+
+bool IsRoot(const rpc::CallContext& call) {
+  return call.flavor == rpc::AuthFlavor::kSys && call.sys.uid == 0;
+}
+
+bool InGroup(const rpc::CallContext& call, uint32_t gid) {
+  if (call.flavor != rpc::AuthFlavor::kSys) return gid == kNobody;
+  if (call.sys.gid == gid) return true;
+  for (uint32_t g : call.sys.gids) {
+    if (g == gid) return true;
+  }
+  return false;
+}
+
+uint32_t PermBits(const rpc::CallContext& call, const vfs::Attr& attr) {
+  if (IsRoot(call)) {
+    const bool x = (attr.mode & 0111) != 0 || attr.type == vfs::FileType::kDirectory;
+    return kPermRead | kPermWrite | (x ? kPermExec : 0);
+  }
+  if (CallerUid(call) == attr.uid) return (attr.mode >> 6) & 7;
+  if (InGroup(call, attr.gid)) return (attr.mode >> 3) & 7;
+  return attr.mode & 7;
+}
+
+Stat CheckPerm(const OpContext& ctx, const Object& obj, uint32_t bits, bool owner_override) {
+  if (owner_override && CallerUid(*ctx.call) == obj.attr.uid) return Stat::kOk;
+  return (PermBits(*ctx.call, obj.attr) & bits) == bits ? Stat::kOk : Stat::kAccess;
+}
+
+Stat CheckSetAttrPerm(const OpContext& ctx, const vfs::Attr& attr,
+                      const vfs::SetAttrRequest& request, bool write_open) {
+  const rpc::CallContext& call = *ctx.call;
+  if (IsRoot(call)) return Stat::kOk;
+  const bool owner = CallerUid(call) == attr.uid;
+  const bool can_write = (PermBits(call, attr) & kPermWrite) != 0;
+  if (request.size && !write_open && !can_write) return Stat::kAccess;
+  if ((request.mode || request.atime || request.mtime) && !owner) return Stat::kPerm;
+  if (request.uid && *request.uid != attr.uid) return Stat::kPerm;
+  if (request.gid && *request.gid != attr.gid && !(owner && InGroup(call, *request.gid))) {
+    return Stat::kPerm;
+  }
+  if ((request.atime_now || request.mtime_now) && !owner && !can_write) return Stat::kAccess;
+  return Stat::kOk;
+}
+
+Stat PrepareCreateAttrs(const OpContext& ctx, vfs::SetAttrRequest* attrs) {
+  vfs::Attr mine;
+  mine.uid = CallerUid(*ctx.call);
+  mine.gid = CallerGid(*ctx.call);
+  if (Stat s = CheckSetAttrPerm(ctx, mine, *attrs, /*write_open=*/true); s != Stat::kOk) return s;
+  if (!attrs->uid) attrs->uid = mine.uid;
+  if (!attrs->gid) attrs->gid = mine.gid;
+  return Stat::kOk;
+}
+
+Stat CheckRegularFile(const Object& obj, Stat other, bool dir_too) {
+  if (obj.attr.type == vfs::FileType::kRegular) return Stat::kOk;
+  if (obj.is_dir() && !dir_too) return Stat::kIsDir;
+  return other;
+}
+
+Stat CheckMutableDir(const OpContext& ctx, const Object& dir) {
+  if (!dir.is_dir()) return Stat::kNotDir;
+  if (dir.read_only()) return Stat::kRofs;
+  return CheckPerm(ctx, dir, kPermWrite | kPermExec);
+}
+
+bool SameFs(const Object& a, const Object& b) {
+  if (a.pseudo() || b.pseudo()) return a.pseudo() && b.pseudo();
+  return a.exp->id == b.exp->id;
+}
+
+void WriteChangeInfo(xdr::Encoder& res, uint64_t before, uint64_t after) {
+  res.WriteBool(false);  // atomic: before and after come from two separate GETATTRs
+  res.WriteU64(before);
+  res.WriteU64(after);
+}
+
+Awaitable<uint64_t> ChangeAfter(const Object& dir, uint64_t before) {
+  if (dir.pseudo()) co_return before;
+  auto attr = co_await dir.fs().GetAttr(dir.fh.ino);
+  co_return attr.ok() ? attr->change : before;
+}
+
+void SetCurrentFh(OpContext& ctx, const FileHandle& fh) {
+  ctx.current_fh = fh;
+  ctx.current_stateid.reset();
 }
 
 Stat CheckName(std::string_view name) {

@@ -21,13 +21,13 @@ Table BuildTable() {
   // RFC 7530 (4.0) ops; ops 3..39.
   Put(t, Op::kAccess, OpAccess, "ACCESS", 0);
   Put(t, Op::kClose, OpClose, "CLOSE", 0);
-  Put(t, Op::kCommit, OpReadOnlyFs, "COMMIT", 0);
-  Put(t, Op::kCreate, OpReadOnlyFs, "CREATE", 0);
+  Put(t, Op::kCommit, OpCommit, "COMMIT", 0);
+  Put(t, Op::kCreate, OpCreate, "CREATE", 0);
   Put(t, Op::kDelegPurge, OpDelegPurge, "DELEGPURGE", 0);
   Put(t, Op::kDelegReturn, OpDelegReturn, "DELEGRETURN", 0);
   Put(t, Op::kGetAttr, OpGetAttr, "GETATTR", 0);
   Put(t, Op::kGetFh, OpGetFh, "GETFH", 0);
-  Put(t, Op::kLink, OpReadOnlyFs, "LINK", 0);
+  Put(t, Op::kLink, OpLink, "LINK", 0);
   Put(t, Op::kLock, OpLockNotSupp, "LOCK", 0);
   Put(t, Op::kLockT, OpLockNotSupp, "LOCKT", 0);
   Put(t, Op::kLockU, OpLockU, "LOCKU", 0);
@@ -35,7 +35,7 @@ Table BuildTable() {
   Put(t, Op::kLookupP, OpLookupP, "LOOKUPP", 0);
   Put(t, Op::kNVerify, OpNVerify, "NVERIFY", 0);
   Put(t, Op::kOpen, OpOpen, "OPEN", 0);
-  Put(t, Op::kOpenAttr, OpReadOnlyFs, "OPENATTR", 0);
+  Put(t, Op::kOpenAttr, OpOpenAttr, "OPENATTR", 0);
   Put(t, Op::kOpenConfirm, OpOpenConfirm, "OPEN_CONFIRM", 0, 0);
   Put(t, Op::kOpenDowngrade, OpOpenDowngrade, "OPEN_DOWNGRADE", 0);
   Put(t, Op::kPutFh, OpPutFh, "PUTFH", 0);
@@ -44,17 +44,17 @@ Table BuildTable() {
   Put(t, Op::kRead, OpRead, "READ", 0);
   Put(t, Op::kReadDir, OpReadDir, "READDIR", 0);
   Put(t, Op::kReadLink, OpReadLink, "READLINK", 0);
-  Put(t, Op::kRemove, OpReadOnlyFs, "REMOVE", 0);
-  Put(t, Op::kRename, OpReadOnlyFs, "RENAME", 0);
+  Put(t, Op::kRemove, OpRemove, "REMOVE", 0);
+  Put(t, Op::kRename, OpRename, "RENAME", 0);
   Put(t, Op::kRenew, OpRenew, "RENEW", 0, 0);
   Put(t, Op::kRestoreFh, OpRestoreFh, "RESTOREFH", 0);
   Put(t, Op::kSaveFh, OpSaveFh, "SAVEFH", 0);
   Put(t, Op::kSecInfo, OpSecInfo, "SECINFO", 0);
-  Put(t, Op::kSetAttr, OpSetAttrReadOnly, "SETATTR", 0);
+  Put(t, Op::kSetAttr, OpSetAttr, "SETATTR", 0);
   Put(t, Op::kSetClientId, OpSetClientId, "SETCLIENTID", 0, 0);
   Put(t, Op::kSetClientIdConfirm, OpSetClientIdConfirm, "SETCLIENTID_CONFIRM", 0, 0);
   Put(t, Op::kVerify, OpVerify, "VERIFY", 0);
-  Put(t, Op::kWrite, OpReadOnlyFs, "WRITE", 0);
+  Put(t, Op::kWrite, OpWrite, "WRITE", 0);
   Put(t, Op::kReleaseLockOwner, OpReleaseLockOwner, "RELEASE_LOCKOWNER", 0, 0);
   // RFC 8881 (4.1) ops 40..58.
   Put(t, Op::kBackchannelCtl, OpBackchannelCtl, "BACKCHANNEL_CTL", 1);
@@ -76,10 +76,16 @@ Table BuildTable() {
   Put(t, Op::kWantDelegation, OpNotSupp, "WANT_DELEGATION", 1);
   Put(t, Op::kDestroyClientId, OpDestroyClientId, "DESTROY_CLIENTID", 1);
   Put(t, Op::kReclaimComplete, OpReclaimComplete, "RECLAIM_COMPLETE", 1);
-  // RFC 7862 (4.2) ops 59..71 and RFC 8276 xattr ops 72..75: none implemented yet.
+  // RFC 7862 (4.2) ops 59..71 and RFC 8276 xattr ops 72..75: ops of minor version 2 only
+  // (ILLEGAL in 4.0 and 4.1). COPY, SEEK, ALLOCATE and DEALLOCATE are implemented; the rest
+  // answer NOTSUPP.
   for (uint32_t op = static_cast<uint32_t>(Op::kAllocate); op < kTableSize; ++op) {
     t[op] = OpInfo{OpNotSupp, "4.2 op", 2, 2};
   }
+  Put(t, Op::kAllocate, OpAllocate, "ALLOCATE", 2);
+  Put(t, Op::kCopy, OpCopy, "COPY", 2);
+  Put(t, Op::kDeallocate, OpDeallocate, "DEALLOCATE", 2);
+  Put(t, Op::kSeek, OpSeek, "SEEK", 2);
   return t;
 }
 

@@ -13,30 +13,11 @@ constexpr uint32_t kAccessExtend = 0x08;
 constexpr uint32_t kAccessDelete = 0x10;
 constexpr uint32_t kAccessExecute = 0x20;
 constexpr uint32_t kAccessAll = 0x3f;
-constexpr uint32_t kNobody = 65534;
-
-// The rwx bits of `attr.mode` that apply to the caller (AUTH_SYS uid/gids; AUTH_NONE is nobody).
-uint32_t PermBits(const rpc::CallContext& call, const vfs::Attr& attr) {
-  const bool sys = call.flavor == rpc::AuthFlavor::kSys;
-  const uint32_t uid = sys ? call.sys.uid : kNobody;
-  if (sys && uid == 0) {
-    // root: read and write always; execute if anyone may execute (or it is a directory).
-    uint32_t x = (attr.mode & 0111) || attr.type == vfs::FileType::kDirectory ? 1 : 0;
-    return 06 | x;
-  }
-  if (uid == attr.uid) return (attr.mode >> 6) & 7;
-  bool in_group = sys && call.sys.gid == attr.gid;
-  if (sys) {
-    for (uint32_t g : call.sys.gids) in_group = in_group || g == attr.gid;
-  }
-  if (in_group) return (attr.mode >> 3) & 7;
-  return attr.mode & 7;
-}
 
 // Which of `requested` the caller gets on `obj` (RFC 8881 §18.1.3).
 uint32_t GrantAccess(const rpc::CallContext& call, const Object& obj, uint32_t requested) {
   const uint32_t perm = PermBits(call, obj.attr);
-  const bool r = perm & 4, w = perm & 2, x = perm & 1;
+  const bool r = perm & kPermRead, w = perm & kPermWrite, x = perm & kPermExec;
   uint32_t granted = 0;
   if (r) granted |= kAccessRead;
   if (obj.is_dir()) {

@@ -51,9 +51,22 @@ BFS_NFS_OP(OpTestStateId);
 BFS_NFS_OP(OpFreeStateId);
 BFS_NFS_OP(OpDelegReturn);
 BFS_NFS_OP(OpDelegPurge);
-// ops_misc.cc: ops this read-only slice refuses
-BFS_NFS_OP(OpSetAttrReadOnly);
-BFS_NFS_OP(OpReadOnlyFs);   // WRITE, CREATE, REMOVE, RENAME, LINK, SETATTR, COMMIT, OPENATTR
+// ops_write.cc
+BFS_NFS_OP(OpWrite);
+BFS_NFS_OP(OpCommit);
+BFS_NFS_OP(OpSetAttr);
+// ops_namespace.cc
+BFS_NFS_OP(OpCreate);
+BFS_NFS_OP(OpRemove);
+BFS_NFS_OP(OpRename);
+BFS_NFS_OP(OpLink);
+// ops_v42.cc (minor version 2 only)
+BFS_NFS_OP(OpCopy);
+BFS_NFS_OP(OpSeek);
+BFS_NFS_OP(OpAllocate);
+BFS_NFS_OP(OpDeallocate);
+// ops_misc.cc: ops refused or accepted trivially
+BFS_NFS_OP(OpOpenAttr);
 BFS_NFS_OP(OpLockNotSupp);  // LOCK, LOCKT
 BFS_NFS_OP(OpLockU);
 BFS_NFS_OP(OpReleaseLockOwner);

@@ -1,25 +1,17 @@
-// Operations this read-only slice refuses or accepts trivially: the mutating ops (ROFS), locks,
-// and the optional 4.1/4.2 features (pNFS, directory delegations, SSV, 4.2 ops).
+// Operations refused or accepted trivially: named attributes, locks, and the optional 4.1/4.2
+// features (pNFS, directory delegations, SSV, the 4.2 ops other than ops_v42.cc's).
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 
 namespace bucketfs::nfs {
 
-// WRITE (RFC 7530 §16.36, RFC 8881 §18.32), CREATE (§16.4/§18.4), REMOVE (§16.26/§18.25),
-// RENAME (§16.27/§18.26), LINK (§16.9/§18.9), SETATTR (§16.32/§18.30), COMMIT (§16.3/§18.3),
-// OPENATTR (§16.17/§18.17): every export of this slice is read-only → NFS4ERR_ROFS. Arguments are
-// not decoded: the COMPOUND stops here anyway.
-Awaitable<Stat> OpReadOnlyFs(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+// OPENATTR (RFC 7530 §16.17, RFC 8881 §18.17): named attributes are not supported (the
+// named_attr attribute is false) → NFS4ERR_NOTSUPP.
+Awaitable<Stat> OpOpenAttr(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+  bool createdir = false;
+  if (!args.ReadBool(&createdir)) co_return Stat::kBadXdr;
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
-  co_return Stat::kRofs;
-}
-
-// SETATTR (RFC 7530 §16.32, RFC 8881 §18.30) on a read-only export: ROFS, and SETATTR4res
-// carries the attrsset bitmap even on error (empty: nothing was set).
-Awaitable<Stat> OpSetAttrReadOnly(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
-  Bitmap().Encode(res);
-  if (!ctx.current_fh) co_return Stat::kNoFileHandle;
-  co_return Stat::kRofs;
+  co_return Stat::kNotSupp;
 }
 
 // LOCK (RFC 7530 §16.10, RFC 8881 §18.10) and LOCKT (§16.11/§18.11): byte-range locks come with
@@ -54,7 +46,8 @@ Awaitable<Stat> OpReleaseLockOwner(OpContext& ctx, xdr::Decoder& args, xdr::Enco
 
 // GET_DIR_DELEGATION (RFC 8881 §18.39), GETDEVICEINFO (§18.40), GETDEVICELIST (§18.41),
 // LAYOUTCOMMIT/LAYOUTGET/LAYOUTRETURN (§18.42-18.44), SET_SSV (§18.47), WANT_DELEGATION (§18.49)
-// and the RFC 7862 (4.2) ops: not implemented → NFS4ERR_NOTSUPP.
+// and the RFC 7862 (4.2) ops other than COPY, SEEK, ALLOCATE, DEALLOCATE: not implemented →
+// NFS4ERR_NOTSUPP.
 Awaitable<Stat> OpNotSupp(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   co_return Stat::kNotSupp;
 }

@@ -1,5 +1,5 @@
-// Open state operations: OPEN, OPEN_CONFIRM, OPEN_DOWNGRADE, CLOSE, TEST_STATEID, FREE_STATEID,
-// DELEGRETURN, DELEGPURGE. Read-only slice: only OPEN4_SHARE_ACCESS_READ without create.
+// Open state operations: OPEN (with OPEN4_CREATE), OPEN_CONFIRM, OPEN_DOWNGRADE, CLOSE,
+// TEST_STATEID, FREE_STATEID, DELEGRETURN, DELEGPURGE.
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 #include "nfs/ops_state.h"
@@ -22,6 +22,95 @@ Awaitable<Stat> OpenTarget(OpContext& ctx, const OpenArgs& a, Object* file) {
   if (!cur.is_dir()) co_return Stat::kNotDir;
   if ((s = CheckName(a.name)) != Stat::kOk) co_return s;
   co_return co_await LookupChild(ctx, cur, a.name, file);
+}
+
+// What an OPEN4_CREATE found or did.
+struct OpenOutcome {
+  bool created = false;   // a new file (or an exclusive create's retransmission)
+  bool truncate = false;  // UNCHECKED4 with size 0 found an existing file
+  Bitmap attrset;         // the createattrs applied (OPEN4resok attrset)
+};
+
+// createattrs of UNCHECKED4, GUARDED4 and EXCLUSIVE4_1 (EXCLUSIVE4 has none: the verifier is
+// kept by the file system, not in an attribute, so its attrset stays empty).
+Stat DecodeCreateAttrs(const OpContext& ctx, const OpenArgs& a, vfs::SetAttrRequest* attrs,
+                       Bitmap* attrset) {
+  if (a.create_mode == CreateMode::kExclusive) return Stat::kOk;
+  Fattr f{a.create_mask, a.create_values};
+  if (Stat s = DecodeSetAttrs(f, ctx.minor_version, attrs); s != Stat::kOk) return s;
+  // EXCLUSIVE4_1 takes what suppattr_exclcreat lists (RFC 8881 §18.16.3); DecodeSetAttrs already
+  // refused anything outside it.
+  *attrset = a.create_mask;
+  return Stat::kOk;
+}
+
+uint64_t VerifierValue(const Verifier& v) {
+  uint64_t x = 0;
+  for (uint8_t b : v) x = (x << 8) | b;
+  return x;
+}
+
+// OPEN4_CREATE (RFC 7530 §16.16.4, RFC 8881 §18.16.3): UNCHECKED4 creates `a.name` or opens the
+// existing regular file (createattrs then not applied, except that size 0 truncates); GUARDED4
+// fails with EXIST when the name exists; EXCLUSIVE4/EXCLUSIVE4_1 create with a verifier, and the
+// file system answers a retransmission (same verifier) with the file it created.
+Awaitable<Stat> CreateOrFind(OpContext& ctx, const OpenArgs& a, const Object& dir,
+                             vfs::SetAttrRequest attrs, Object* file, OpenOutcome* out) {
+  const bool exclusive =
+      a.create_mode == CreateMode::kExclusive || a.create_mode == CreateMode::kExclusive41;
+  const bool truncate_existing = attrs.size && *attrs.size == 0;
+  auto use_existing = [&](const Object& found) {
+    *file = found;
+    out->created = false;
+    out->truncate = truncate_existing;
+    out->attrset = Bitmap();
+  };
+  if (!exclusive) {
+    Object found;
+    Stat s = co_await LookupChild(ctx, dir, a.name, &found);
+    if (s == Stat::kOk) {
+      if (a.create_mode == CreateMode::kGuarded) co_return Stat::kExist;
+      use_existing(found);
+      co_return Stat::kOk;
+    }
+    if (s != Stat::kNoEnt) co_return s;
+  }
+  Stat s = CheckMutableDir(ctx, dir);
+  if (s == Stat::kOk) s = PrepareCreateAttrs(ctx, &attrs);
+  if (s != Stat::kOk) co_return s;
+  // A non-zero initial size is applied after the create (vfs creates empty files).
+  std::optional<uint64_t> size;
+  if (attrs.size && *attrs.size != 0) size = attrs.size;
+  attrs.size.reset();
+  vfs::CreateRequest req;
+  req.type = vfs::FileType::kRegular;
+  req.attrs = std::move(attrs);
+  if (exclusive) req.verifier = VerifierValue(a.create_verifier);
+  auto created = co_await dir.fs().Create(dir.fh.ino, a.name, req);
+  if (!created.ok()) {
+    if (created.status().code() != ErrorCode::kExists || exclusive ||
+        a.create_mode == CreateMode::kGuarded) {
+      co_return ToNfsStat(created.status());
+    }
+    // UNCHECKED4: created by someone else since the lookup; open that file.
+    Object found;
+    if ((s = co_await LookupChild(ctx, dir, a.name, &found)) != Stat::kOk) co_return s;
+    use_existing(found);
+    co_return Stat::kOk;
+  }
+  file->exp = dir.exp;
+  file->fh = FileHandle{dir.exp->id, created->ino, created->generation};
+  file->attr = *created;
+  out->created = true;
+  // (An exclusive create's retransmission returns the file as it is now: leave its size alone.)
+  if (size && created->size == 0) {
+    vfs::SetAttrRequest grow;
+    grow.size = size;
+    auto attr = co_await dir.fs().SetAttr(file->fh.ino, grow);
+    if (!attr.ok()) co_return ToNfsStat(attr.status());
+    file->attr = *attr;
+  }
+  co_return Stat::kOk;
 }
 
 void WriteDelegation(const OpContext& ctx, uint32_t share_access, xdr::Encoder& res) {
@@ -50,41 +139,90 @@ Awaitable<Stat> OpOpen(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   const uint32_t access = a.share_access & kShareAccessMask;
   if (access == 0 || (a.share_deny & ~kShareDenyMask) != 0) co_return Stat::kInval;
   if (ctx.minor_version == 0 && (a.share_access & ~kShareAccessMask) != 0) co_return Stat::kInval;
+  // EXCLUSIVE4_1 is not a createmode4 of 4.0 (RFC 7530 §16.16.1): an unknown union arm.
+  if (a.create && a.create_mode == CreateMode::kExclusive41 && ctx.minor_version == 0) {
+    co_return Stat::kBadXdr;
+  }
   switch (a.claim) {
     case ClaimType::kNull:
       break;
     case ClaimType::kFh:
       if (ctx.minor_version == 0) co_return Stat::kInval;
+      if (a.create) co_return Stat::kInval;  // CLAIM_FH opens an existing file
       break;
     case ClaimType::kPrevious:
       co_return Stat::kNoGrace;  // no reclaimable state yet
     default:
       co_return Stat::kNotSupp;  // delegation claims: we never grant delegations
   }
-  if (a.create || (access & kShareAccessWrite) != 0) co_return Stat::kRofs;
+  const bool write = (access & kShareAccessWrite) != 0;
 
   Object dir;
   Stat s = co_await ResolveCurrent(ctx, &dir);
   if (s != Stat::kOk) co_return s;
   Object file;
-  if ((s = co_await OpenTarget(ctx, a, &file)) != Stat::kOk) co_return s;
+  OpenOutcome outcome;
+  if (a.create) {
+    if (dir.attr.type == vfs::FileType::kSymlink) co_return Stat::kSymlink;
+    if (!dir.is_dir()) co_return Stat::kNotDir;
+    if ((s = CheckName(a.name)) != Stat::kOk) co_return s;
+    vfs::SetAttrRequest attrs;
+    if ((s = DecodeCreateAttrs(ctx, a, &attrs, &outcome.attrset)) != Stat::kOk) co_return s;
+    if (dir.read_only()) co_return Stat::kRofs;
+    // Fail on the client or the open-owner seqid before anything is created.
+    if ((s = StateCheckOpen(ctx, a, nullptr)) != Stat::kOk) co_return s;
+    if ((s = co_await CreateOrFind(ctx, a, dir, std::move(attrs), &file, &outcome)) != Stat::kOk) {
+      co_return s;
+    }
+  } else if ((s = co_await OpenTarget(ctx, a, &file)) != Stat::kOk) {
+    co_return s;
+  }
   if (file.is_dir()) co_return Stat::kIsDir;
   if (file.attr.type == vfs::FileType::kSymlink) co_return Stat::kSymlink;
-  // Close-to-open consistency: revalidate the file against the backing store.
-  auto fresh = co_await file.fs().Open(file.fh.ino);
-  if (!fresh.ok()) co_return ToNfsStat(fresh.status());
-  file.attr = *fresh;
+  if (!outcome.created) {
+    if (write && file.read_only()) co_return Stat::kRofs;
+    // Read is granted by read or execute permission (a client opens a file to execute it).
+    const uint32_t perm = PermBits(*ctx.call, file.attr);
+    if ((access & kShareAccessRead) != 0 && (perm & (kPermRead | kPermExec)) == 0 &&
+        CallerUid(*ctx.call) != file.attr.uid) {
+      co_return Stat::kAccess;
+    }
+    if (write && (s = CheckPerm(ctx, file, kPermWrite, /*owner_override=*/true)) != Stat::kOk) {
+      co_return s;
+    }
+    // Close-to-open consistency: revalidate the file against the backing store.
+    auto fresh = co_await file.fs().Open(file.fh.ino);
+    if (!fresh.ok()) co_return ToNfsStat(fresh.status());
+    file.attr = *fresh;
+  }
+  if (outcome.truncate) {
+    // RFC 8881 §18.16.3: UNCHECKED4 with size 0 on an existing file truncates it, which only an
+    // open for writing may do (as Linux nfsd). Check share reservations first: a DENY_WRITE
+    // holder must not see its file truncated by an OPEN that then fails.
+    if (!write) co_return Stat::kInval;
+    if ((s = StateCheckOpen(ctx, a, &file)) != Stat::kOk) co_return s;
+    vfs::SetAttrRequest trunc;
+    trunc.size = 0;
+    auto attr = co_await file.fs().SetAttr(file.fh.ino, trunc);
+    if (!attr.ok()) co_return ToNfsStat(attr.status());
+    file.attr = *attr;
+    outcome.attrset.Set(fattr::kSize);
+  }
 
   StateId stateid;
   bool confirm = false;
   if ((s = StateOpen(ctx, a, file, &stateid, &confirm)) != Stat::kOk) co_return s;
   WriteStateId(res, stateid);
-  // change_info4: nothing changed in the directory.
-  res.WriteBool(true);
-  res.WriteU64(dir.attr.change);
-  res.WriteU64(dir.attr.change);
+  if (outcome.created) {
+    WriteChangeInfo(res, dir.attr.change, co_await ChangeAfter(dir, dir.attr.change));
+  } else {
+    // Nothing changed in the directory.
+    res.WriteBool(true);
+    res.WriteU64(dir.attr.change);
+    res.WriteU64(dir.attr.change);
+  }
   res.WriteU32(kOpen4ResultLocktypePosix | (confirm ? kOpen4ResultConfirm : 0));
-  Bitmap().Encode(res);  // attrset
+  outcome.attrset.Encode(res);
   WriteDelegation(ctx, a.share_access, res);
   ctx.current_fh = file.fh;
   ctx.current_stateid = stateid;
@@ -124,9 +262,17 @@ Awaitable<Stat> OpClose(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   uint32_t seqid = 0;
   if (!args.ReadU32(&seqid) || !ReadStateId(args, &sid)) co_return Stat::kBadXdr;
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
-  Stat s = StateClose(ctx, sid, seqid, &out);
+  bool last_open = false;
+  Stat s = StateClose(ctx, sid, seqid, &out, &last_open);
   if (s != Stat::kOk) co_return s;
   WriteStateId(res, out);
+  // The last open of the file by any client is gone: tell the file system (a good moment to
+  // start uploading what was written).
+  if (last_open && !ctx.current_fh->IsPseudo()) {
+    if (auto exp = Server(ctx).exports().FindById(ctx.current_fh->export_id)) {
+      co_await exp->fs->Closed(ctx.current_fh->ino);
+    }
+  }
   co_return Stat::kOk;
 }
 

@@ -32,6 +32,13 @@ Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid)
   return State(ctx).CheckIo(ctx.minor_version, id, obj.fh, /*write=*/false);
 }
 
+Stat CheckWriteStateId(OpContext& ctx, const Object& obj, const StateId& stateid, bool* special) {
+  StateId id;
+  if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
+  *special = IsAnonymousStateId(id);
+  return State(ctx).CheckIo(ctx.minor_version, id, obj.fh, /*write=*/true);
+}
+
 void StoreSessionReply(OpContext& ctx, ByteView reply) {
   if (!ctx.session) return;
   State(ctx).CompleteSlot(*ctx.session, ctx.slot_id, reply, ctx.cache_this);
@@ -105,6 +112,11 @@ Stat StateOpen(OpContext& ctx, const OpenArgs& args, const Object& file, StateId
   return State(ctx).Open(ctx.minor_version, clientid, args, file.fh, stateid, confirm);
 }
 
+Stat StateCheckOpen(OpContext& ctx, const OpenArgs& args, const Object* file) {
+  uint64_t clientid = ctx.minor_version == 0 ? args.clientid : SessionClient(ctx);
+  return State(ctx).CheckOpen(ctx.minor_version, clientid, args, file ? &file->fh : nullptr);
+}
+
 Stat StateOpenConfirm(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out) {
   return State(ctx).OpenConfirm(stateid, seqid, *ctx.current_fh, out);
 }
@@ -119,10 +131,11 @@ Stat StateOpenDowngrade(OpContext& ctx, const StateId& stateid, uint32_t seqid,
   return s;
 }
 
-Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out) {
+Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out,
+                bool* last_open) {
   StateId id;
   if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
-  return State(ctx).Close(ctx.minor_version, id, seqid, *ctx.current_fh, out);
+  return State(ctx).Close(ctx.minor_version, id, seqid, *ctx.current_fh, out, last_open);
 }
 
 Stat StateTestStateId(OpContext& ctx, const StateId& stateid) {

@@ -15,6 +15,11 @@ namespace bucketfs::nfs {
 // Validates the stateid of a READ on `obj` (special stateids included): RFC 8881 §8.2.3,
 // RFC 7530 §9.1.4.
 Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid);
+// Validates the stateid of an op that changes `obj`'s data or size (WRITE, SETATTR of size,
+// ALLOCATE, DEALLOCATE, the COPY destination): the anonymous stateid is accepted and sets
+// *special (the caller then checks permissions itself), the read-bypass stateid is BAD_STATEID,
+// and an open stateid without write access is NFS4ERR_OPENMODE (RFC 8881 §8.2.2, §18.32.3).
+Stat CheckWriteStateId(OpContext& ctx, const Object& obj, const StateId& stateid, bool* special);
 // After a 4.1 COMPOUND that passed SEQUENCE: hands the encoded COMPOUND4res to the slot.
 void StoreSessionReply(OpContext& ctx, ByteView reply);
 // --- Client and session state (the adapter over StateManager, ops_state.cc) ---
@@ -57,10 +62,14 @@ Stat StateRenew(OpContext& ctx, uint64_t clientid);
 // Opens. `confirm` is set for a 4.0 open owner that must OPEN_CONFIRM.
 Stat StateOpen(OpContext& ctx, const OpenArgs& args, const Object& file, StateId* stateid,
                bool* confirm);
+// StateManager::CheckOpen: what OPEN checks before it creates or truncates (`file` may be null).
+Stat StateCheckOpen(OpContext& ctx, const OpenArgs& args, const Object* file);
 Stat StateOpenConfirm(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out);
 Stat StateOpenDowngrade(OpContext& ctx, const StateId& stateid, uint32_t seqid,
                         uint32_t share_access, uint32_t share_deny, StateId* out);
-Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out);
+// *last_open: no client holds `file` open any more.
+Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out,
+                bool* last_open);
 Stat StateTestStateId(OpContext& ctx, const StateId& stateid);
 Stat StateFreeStateId(OpContext& ctx, const StateId& stateid);
 

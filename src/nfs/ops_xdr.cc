@@ -162,26 +162,27 @@ bool DecodeOpenArgs(xdr::Decoder& d, OpenArgs* a) {
   }
   a->create = opentype == 1;
   if (a->create) {
-    // createhow4: the attributes are decoded only to keep the stream aligned.
     uint32_t mode = 0;
     if (!d.ReadU32(&mode)) return false;
+    a->create_mode = static_cast<CreateMode>(mode);
     Fattr attrs;
-    Verifier verf;
-    switch (mode) {
-      case 0:  // UNCHECKED4
-      case 1:  // GUARDED4
+    switch (a->create_mode) {
+      case CreateMode::kUnchecked:
+      case CreateMode::kGuarded:
         if (!DecodeFattr(d, &attrs)) return false;
         break;
-      case 2:  // EXCLUSIVE4
-        if (!ReadVerifier(d, &verf)) return false;
+      case CreateMode::kExclusive:
+        if (!ReadVerifier(d, &a->create_verifier)) return false;
         break;
-      case 3:  // EXCLUSIVE4_1
-        if (!ReadVerifier(d, &verf) || !DecodeFattr(d, &attrs)) return false;
+      case CreateMode::kExclusive41:
+        if (!ReadVerifier(d, &a->create_verifier) || !DecodeFattr(d, &attrs)) return false;
         break;
       default:
         d.Fail();
         return false;
     }
+    a->create_mask = attrs.mask;
+    a->create_values.assign(attrs.values.begin(), attrs.values.end());
   }
   uint32_t claim = 0;
   if (!d.ReadU32(&claim)) return false;

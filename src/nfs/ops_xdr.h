@@ -109,6 +109,14 @@ enum class ClaimType : uint32_t {
   kDelegCurFh = 6,
 };
 
+// createmode4 (RFC 7530 §16.16.1, RFC 8881 §18.16.1).
+enum class CreateMode : uint32_t {
+  kUnchecked = 0,
+  kGuarded = 1,
+  kExclusive = 2,
+  kExclusive41 = 3,  // 4.1+
+};
+
 struct OpenArgs {
   uint32_t seqid = 0;
   uint32_t share_access = 0;  // with 4.1 want flags in bits 8..17
@@ -116,6 +124,12 @@ struct OpenArgs {
   uint64_t clientid = 0;
   Bytes owner;
   bool create = false;
+  // createhow4, when `create`: the mode, createattrs (UNCHECKED4, GUARDED4, EXCLUSIVE4_1; the
+  // values copied) and the verifier (EXCLUSIVE4, EXCLUSIVE4_1).
+  CreateMode create_mode = CreateMode::kUnchecked;
+  Bitmap create_mask;
+  Bytes create_values;
+  Verifier create_verifier{};
   ClaimType claim = ClaimType::kNull;
   std::string name;  // CLAIM_NULL, CLAIM_DELEGATE_CUR, CLAIM_DELEGATE_PREV
 };

@@ -78,6 +78,132 @@ class CompoundBuilder {
     ops_.WriteBool(cache_this);
     return *this;
   }
+  // OPEN4args for CLAIM_NULL `name` (4.0: `clientid`; 4.1: the session's client). `how` is the
+  // createmode4 (-1 = OPEN4_NOCREATE); `attrs` is the createattrs fattr4 (mask + values) and
+  // `verifier` the exclusive-create verifier.
+  CompoundBuilder& Open(std::string_view name, uint32_t access, int how = -1,
+                        const Bitmap& mask = Bitmap(), ByteView values = {}, uint64_t verifier = 0,
+                        std::string_view owner = "owner", uint64_t clientid = 0, uint32_t seqid = 0,
+                        uint32_t deny = 0) {
+    Op(Op::kOpen);
+    ops_.WriteU32(seqid);
+    ops_.WriteU32(access);
+    ops_.WriteU32(deny);
+    ops_.WriteU64(clientid);
+    ops_.WriteString(owner);
+    if (how < 0) {
+      ops_.WriteU32(0);  // OPEN4_NOCREATE
+    } else {
+      ops_.WriteU32(1);  // OPEN4_CREATE
+      ops_.WriteU32(static_cast<uint32_t>(how));
+      if (how == 2 || how == 3) ops_.WriteU64(verifier);
+      if (how != 2) {
+        mask.Encode(ops_);
+        ops_.WriteOpaque(values);
+      }
+    }
+    ops_.WriteU32(0);  // CLAIM_NULL
+    ops_.WriteString(name);
+    return *this;
+  }
+  CompoundBuilder& Close(const StateId& sid, uint32_t seqid = 0) {
+    Op(Op::kClose);
+    ops_.WriteU32(seqid);
+    WriteSid(sid);
+    return *this;
+  }
+  CompoundBuilder& Write(const StateId& sid, uint64_t offset, uint32_t stable,
+                         std::string_view data) {
+    Op(Op::kWrite);
+    WriteSid(sid);
+    ops_.WriteU64(offset);
+    ops_.WriteU32(stable);
+    ops_.WriteString(data);
+    return *this;
+  }
+  CompoundBuilder& Commit(uint64_t offset = 0, uint32_t count = 0) {
+    Op(Op::kCommit);
+    ops_.WriteU64(offset);
+    ops_.WriteU32(count);
+    return *this;
+  }
+  CompoundBuilder& SetAttr(const StateId& sid, const Bitmap& mask, ByteView values) {
+    Op(Op::kSetAttr);
+    WriteSid(sid);
+    mask.Encode(ops_);
+    ops_.WriteOpaque(values);
+    return *this;
+  }
+  // CREATE of a directory (type 2) or a symlink (type 5, `linkdata`) or any other type.
+  CompoundBuilder& Create(uint32_t type, std::string_view name, std::string_view linkdata = "",
+                          const Bitmap& mask = Bitmap(), ByteView values = {}) {
+    Op(Op::kCreate);
+    ops_.WriteU32(type);
+    if (type == 5) ops_.WriteString(linkdata);
+    if (type == 3 || type == 4) {
+      ops_.WriteU32(0);
+      ops_.WriteU32(0);
+    }
+    ops_.WriteString(name);
+    mask.Encode(ops_);
+    ops_.WriteOpaque(values);
+    return *this;
+  }
+  CompoundBuilder& Remove(std::string_view name) {
+    Op(Op::kRemove);
+    ops_.WriteString(name);
+    return *this;
+  }
+  CompoundBuilder& Rename(std::string_view from, std::string_view to) {
+    Op(Op::kRename);
+    ops_.WriteString(from);
+    ops_.WriteString(to);
+    return *this;
+  }
+  CompoundBuilder& Link(std::string_view name) {
+    Op(Op::kLink);
+    ops_.WriteString(name);
+    return *this;
+  }
+  // 4.2 ops (RFC 7862).
+  CompoundBuilder& Copy(const StateId& src, const StateId& dst, uint64_t src_offset,
+                        uint64_t dst_offset, uint64_t count, uint32_t source_servers = 0) {
+    Op(Op::kCopy);
+    WriteSid(src);
+    WriteSid(dst);
+    ops_.WriteU64(src_offset);
+    ops_.WriteU64(dst_offset);
+    ops_.WriteU64(count);
+    ops_.WriteBool(false);  // ca_consecutive
+    ops_.WriteBool(true);   // ca_synchronous
+    ops_.WriteU32(source_servers);
+    for (uint32_t i = 0; i < source_servers; ++i) {
+      ops_.WriteU32(1);  // NL4_NAME
+      ops_.WriteString("server.example");
+    }
+    return *this;
+  }
+  CompoundBuilder& Seek(const StateId& sid, uint64_t offset, uint32_t what) {
+    Op(Op::kSeek);
+    WriteSid(sid);
+    ops_.WriteU64(offset);
+    ops_.WriteU32(what);
+    return *this;
+  }
+  CompoundBuilder& Allocate(const StateId& sid, uint64_t offset, uint64_t length) {
+    Op(Op::kAllocate);
+    WriteSid(sid);
+    ops_.WriteU64(offset);
+    ops_.WriteU64(length);
+    return *this;
+  }
+  CompoundBuilder& Deallocate(const StateId& sid, uint64_t offset, uint64_t length) {
+    Op(Op::kDeallocate);
+    WriteSid(sid);
+    ops_.WriteU64(offset);
+    ops_.WriteU64(length);
+    return *this;
+  }
   void WriteSid(const StateId& sid) {
     ops_.WriteU32(sid.seqid);
     ops_.WriteFixedOpaque(ByteView(sid.other, kNfs4OtherSize));
