@@ -201,6 +201,9 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<Result<vfs::Attr>> CreateNode(vfs::InodeId dir, const std::string& name,
                                           const vfs::CreateRequest& request);
   Status CheckBackpressure(uint64_t more) const;
+  // CopyRange of a whole object into an empty new file as one CopyObject; false when the files
+  // are not like that (the caller copies through the gateway).
+  Awaitable<Result<bool>> CopyWholeObject(vfs::InodeId src, vfs::InodeId dst);
   // Runs the mutations that may start now; arms a timer for delayed ones.
   void Kick(asio::any_io_executor ex);
   Awaitable<void> Pump();
@@ -317,7 +320,7 @@ class ObjectFileSystem : public vfs::FileSystem {
   std::optional<SteadyTime> timer_at_;
   asio::any_io_executor first_executor_;  // without options.background: the first caller's
   std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> write_failures_{0}, uploaded_bytes_{0};
+  std::atomic<uint64_t> write_failures_{0}, uploaded_bytes_{0}, server_side_copies_{0};
   std::mutex warned_mu_;
   std::unordered_set<std::string> warned_keys_;  // bounded by kMaxWarnedKeys
 };

@@ -607,6 +607,11 @@ Awaitable<Result<uint64_t>> ObjectFileSystem::CopyRange(vfs::InodeId src, uint64
   if (sa.type != vfs::FileType::kRegular) co_return InvalidArgumentError("copy from a non-file");
   if (src_offset >= sa.size) co_return uint64_t{0};
   uint64_t end = count == 0 ? sa.size : std::min(sa.size, src_offset + count);
+  if (src_offset == 0 && dst_offset == 0 && end == sa.size && src != dst) {
+    auto copied = co_await CopyWholeObject(src, dst);
+    if (!copied.ok()) co_return copied.status();
+    if (*copied) co_return sa.size;
+  }
   // Through the gateway in 4 MiB pieces: the destination is a staged file like any other.
   constexpr uint64_t kChunk = uint64_t{4} << 20;
   uint64_t done = 0;
@@ -622,6 +627,76 @@ Awaitable<Result<uint64_t>> ObjectFileSystem::CopyRange(vfs::InodeId src, uint64
     done += got;
   }
   co_return done;
+}
+
+Awaitable<Result<bool>> ObjectFileSystem::CopyWholeObject(vfs::InodeId src, vfs::InodeId dst) {
+  // Server-side (CopyObject) when the source is an object with nothing staged and the
+  // destination an empty file with nothing written: no data passes through the gateway.
+  if (FindStaged(src)) co_return false;
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord s, co_await LoadRecord(src));
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord d, co_await LoadRecord(dst));
+  if (s.etag.empty() || s.local || d.is_dir || IsSymlink(d)) co_return false;
+  Staged staged;
+  {
+    std::lock_guard lock(staged_mu_);
+    if (auto it = staged_.find(dst); it != staged_.end()) staged = it->second;
+  }
+  if (staged.file) {
+    StagedState st = staged.file->State();
+    if (st.size != 0 || !st.dirty.empty()) co_return false;
+  } else if (d.size != 0) {
+    co_return false;
+  }
+  // The destination's upload (of an empty file) is superseded by the copy; if it cannot be
+  // taken back (it is running), copy through the gateway instead.
+  if (staged.upload_id != 0 && !mutations_.Cancel(staged.upload_id)) co_return false;
+  PosixMeta meta = staged.file ? staged.file->State().meta : d.meta;
+  if (!meta.mode) meta.mode = kModeRegular | options_.default_file_mode;
+  meta.mtime = WallNow();
+  auto info = co_await store_->Copy(DataKey(s.key), d.key, FormatPosixMeta(meta), s.etag);
+  if (!info.ok()) {
+    if (staged.upload_id != 0) mutations_.Add(UploadMutation(dst, std::nullopt));
+    co_return info.status().WithContext("copy s3://" + store_->bucket() + "/" + s.key + " → " +
+                                        d.key);
+  }
+  meta::Batch done;
+  if (staged.upload_id != 0) done.journal_completes.push_back(staged.upload_id);
+  auto now_wall = std::chrono::system_clock::now();
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord updated,
+                          table_.Update(
+                              dst,
+                              [&](InodeRecord& r) {
+                                r.etag = info->etag;
+                                r.version_id = info->version_id;
+                                r.size = s.size;
+                                r.last_modified =
+                                    info->last_modified.time_since_epoch().count() != 0
+                                        ? info->last_modified
+                                        : now_wall;
+                                r.meta = meta;
+                                r.meta_known = true;
+                                r.local = false;
+                                r.validated_at = Now();
+                              },
+                              Now(), true, std::move(done)));
+  (void)updated;
+  if (staged.file) {
+    {
+      std::lock_guard lock(staged_mu_);
+      if (auto it = staged_.find(dst); it != staged_.end() && it->second.file == staged.file) {
+        staged_.erase(it);
+      }
+    }
+    auto file = staged.file;
+    auto discard = [file] {
+      file->Discard();
+      return 0;
+    };
+    co_await RunBlocking(*options_.pool, discard);
+  }
+  BFS_CO_RETURN_IF_ERROR(co_await FlushMeta());
+  ++server_side_copies_;
+  co_return true;
 }
 
 Awaitable<Status> ObjectFileSystem::Deallocate(vfs::InodeId ino, uint64_t offset, uint64_t length) {

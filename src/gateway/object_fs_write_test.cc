@@ -308,6 +308,27 @@ TEST_F(ObjectFsWriteTest, RandomWriteIntoLargeObjectResendsOnlyTouchedParts) {
   EXPECT_EQ(store_->count(FakeObjectStore::Op::kUploadPartCopy), 4u);
 }
 
+TEST_F(ObjectFsWriteTest, WholeFileCopyIsServerSide) {
+  store_->PutSync("src.bin", std::string(3000, 'q'));
+  Open();
+  vfs::Attr src = *Lookup(1, "src.bin");
+  vfs::Attr dst = Create(1, "dst.bin");
+  store_->ResetCounts();
+  auto n = Run(fs_->CopyRange(src.ino, 0, dst.ino, 0, 0));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 3000u);
+  EXPECT_EQ(store_->count(FakeObjectStore::Op::kCopy), 1u);
+  EXPECT_EQ(store_->count(FakeObjectStore::Op::kGet), 0u);
+  EXPECT_EQ(ReadAll(dst.ino), std::string(3000, 'q'));
+  Drain();
+  EXPECT_EQ(Object("dst.bin"), std::string(3000, 'q'));
+  EXPECT_EQ(store_->count(FakeObjectStore::Op::kPut), 0u);  // the empty file's upload is superseded
+  // A partial copy goes through the gateway.
+  vfs::Attr part = Create(1, "part.bin");
+  ASSERT_EQ(*Run(fs_->CopyRange(src.ino, 1000, part.ino, 0, 500)), 500u);
+  EXPECT_EQ(ReadAll(part.ino), std::string(500, 'q'));
+}
+
 TEST_F(ObjectFsWriteTest, TruncateExtendChmodChownUtimes) {
   store_->PutSync("f", "0123456789");
   Open();
