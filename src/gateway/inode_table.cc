@@ -88,6 +88,7 @@ meta::InodeRow ToRow(const InodeRecord& rec, SteadyTime now) {
   r.validated_at_ms = ToWallMs(rec.validated_at, now);
   r.listing_verifier = rec.listing_verifier;
   r.local = rec.local;
+  r.links = rec.links;
   return r;
 }
 
@@ -115,6 +116,7 @@ InodeRecord FromRow(const meta::InodeRow& row, SteadyTime now) {
   rec.validated_at = FromWallMs(row.validated_at_ms, now);
   rec.listing_verifier = row.listing_verifier;
   rec.local = row.local;
+  rec.links = row.links;
   return rec;
 }
 
@@ -281,12 +283,14 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(
         e.is_directory ? ChildDirPrefix(prefix, e.name) : ChildFileKey(prefix, e.name);
     vfs::InodeId ino = FindOrCreateLocked(key, e.is_directory, batch);
     InodeRecord& rec = nodes_.at(ino).rec;
-    rec.parent = dir;
-    rec.name = e.name;
-    if (e.is_directory) {
-      rec.stale = false;
-    } else if (!rec.local) {
-      UpdateFileLocked(rec, e.info, now);
+    if (rec.key == key) {  // (a hard link's object says nothing about the file's first name)
+      rec.parent = dir;
+      rec.name = e.name;
+      if (e.is_directory) {
+        rec.stale = false;
+      } else if (!rec.local) {
+        UpdateFileLocked(rec, e.info, now);
+      }
     }
     listed_names.insert(e.name);
     auto slot = old ? old->Find(e.name) : std::nullopt;
@@ -374,12 +378,14 @@ std::vector<DirSnapshot::Child> InodeTable::AddStreamed(vfs::InodeId dir,
         e.is_directory ? ChildDirPrefix(prefix, e.name) : ChildFileKey(prefix, e.name);
     vfs::InodeId ino = FindOrCreateLocked(key, e.is_directory, unused);
     InodeRecord& rec = nodes_.at(ino).rec;
-    rec.parent = dir;
-    rec.name = e.name;
-    if (e.is_directory) {
-      rec.stale = false;
-    } else {
-      UpdateFileLocked(rec, e.info, now);
+    if (rec.key == key) {
+      rec.parent = dir;
+      rec.name = e.name;
+      if (e.is_directory) {
+        rec.stale = false;
+      } else if (!rec.local) {
+        UpdateFileLocked(rec, e.info, now);
+      }
     }
     out.push_back({std::move(e.name), ino});
   }
@@ -449,6 +455,7 @@ void InodeTable::AdoptLocked(const meta::InodeRow& row, SteadyTime now) {
     bool owned =
         it != index.end() && nodes_.count(it->second) != 0 && !nodes_.at(it->second).rec.stale;
     if (!owned) index.insert_or_assign(node.rec.key, node.rec.ino);
+    for (const auto& l : node.rec.links) file_by_key_.try_emplace(l.key, node.rec.ino);
   }
   next_ino_ = std::max(next_ino_, row.ino + 1);
   nodes_.emplace(row.ino, std::move(node));
@@ -621,31 +628,106 @@ Result<InodeRecord> InodeTable::CreateChild(
   return out;
 }
 
-Result<InodeRecord> InodeTable::RemoveChild(vfs::InodeId dir, const std::string& name,
-                                            SteadyTime now, meta::Batch extra) {
-  std::lock_guard lock(mu_);
+void InodeTable::IndexLocked(const InodeRecord& rec) {
+  (rec.is_dir ? dir_by_prefix_ : file_by_key_).insert_or_assign(rec.key, rec.ino);
+  for (const auto& l : rec.links) file_by_key_.insert_or_assign(l.key, rec.ino);
+}
+
+Result<InodeTable::RemovedName> InodeTable::RemoveNameLocked(vfs::InodeId dir,
+                                                             const std::string& name,
+                                                             SteadyTime now, meta::Batch& batch) {
   Node* d = FindLocked(dir);
   if (d == nullptr || d->rec.stale) return Status(ErrorCode::kStale, "directory is gone");
   if (!d->listing) return InternalError("remove in a directory that was not listed");
   auto slot = d->listing->Find(name);
   if (!slot) return NotFoundError("no such entry: " + name);
-  Node* child = FindLocked(d->listing->children[*slot].ino);
+  const vfs::InodeId ino = d->listing->children[*slot].ino;
+  Node* child = FindLocked(ino);
   if (child == nullptr || child->rec.stale) return NotFoundError("no such entry: " + name);
   if (child->rec.is_dir) {
     if (!child->listing) return InternalError("rmdir of a directory that was not listed");
     if (child->listing->live() != 0) return Status(ErrorCode::kNotEmpty, "not empty: " + name);
   }
-  meta::Batch batch = NewBatch();
-  batch.durable = true;
-  child->rec.stale = true;
-  child->rec.local = false;
-  child->listing = nullptr;
-  batch.upserts.push_back(ToRow(child->rec, now));
-  InodeRecord out = child->rec;
+  RemovedName out;
+  InodeRecord& rec = child->rec;
+  auto unindex = [this, ino](const std::string& key) {
+    if (auto it = file_by_key_.find(key); it != file_by_key_.end() && it->second == ino) {
+      file_by_key_.erase(it);
+    }
+  };
+  auto link = std::find_if(rec.links.begin(), rec.links.end(),
+                           [&](const auto& l) { return l.parent == dir && l.name == name; });
+  if (link != rec.links.end()) {
+    // One of its other names.
+    out.key = link->key;
+    unindex(link->key);
+    rec.links.erase(link);
+    out.inode_gone = false;
+  } else if (!rec.is_dir && !rec.links.empty()) {
+    // Its first name: the next name takes its place.
+    out.key = rec.key;
+    unindex(rec.key);
+    rec.parent = rec.links.front().parent;
+    rec.name = rec.links.front().name;
+    rec.key = rec.links.front().key;
+    rec.links.erase(rec.links.begin());
+    IndexLocked(rec);
+    out.inode_gone = false;
+  } else {
+    out.key = rec.key;
+    rec.stale = true;
+    rec.local = false;
+    child->listing = nullptr;
+  }
+  batch.upserts.push_back(ToRow(rec, now));
+  out.rec = rec;
+  d = FindLocked(dir);
   auto snap = MutableListingLocked(*d);
   ClearSlotLocked(dir, *snap, name, batch);
   BumpDirLocked(*d, now, batch);
+  return out;
+}
+
+Result<InodeTable::RemovedName> InodeTable::RemoveChild(vfs::InodeId dir, const std::string& name,
+                                                        SteadyTime now, meta::Batch extra) {
+  std::lock_guard lock(mu_);
+  meta::Batch batch = NewBatch();
+  batch.durable = true;
+  BFS_ASSIGN_OR_RETURN(RemovedName out, RemoveNameLocked(dir, name, now, batch));
   MergeJournal(batch, extra);
+  PersistLocked(std::move(batch));
+  return out;
+}
+
+Result<InodeRecord> InodeTable::AddLink(
+    vfs::InodeId ino, vfs::InodeId dir, const std::string& name, SteadyTime now,
+    const std::function<void(const InodeRecord&, meta::Batch&)>& extra_fn) {
+  std::lock_guard lock(mu_);
+  Node* d = FindLocked(dir);
+  if (d == nullptr || d->rec.stale) return Status(ErrorCode::kStale, "directory is gone");
+  if (!d->rec.is_dir) return Status(ErrorCode::kNotDir, d->rec.key);
+  if (!d->listing) return InternalError("link in a directory that was not listed");
+  if (auto slot = d->listing->Find(name)) {
+    auto it = nodes_.find(d->listing->children[*slot].ino);
+    if (it != nodes_.end() && !it->second.rec.stale) {
+      return Status(ErrorCode::kExists, "exists: " + name);
+    }
+  }
+  const std::string key = ChildFileKey(d->rec.key, name);
+  Node* node = FindLocked(ino);
+  if (node == nullptr || node->rec.stale) return Status(ErrorCode::kStale, "file is gone");
+  if (node->rec.is_dir) return Status(ErrorCode::kIsDir, "hard link to a directory");
+  meta::Batch batch = NewBatch();
+  batch.durable = true;
+  node->rec.links.push_back({dir, name, key});
+  node->rec.local = true;
+  file_by_key_.insert_or_assign(key, ino);
+  batch.upserts.push_back(ToRow(node->rec, now));
+  InodeRecord out = node->rec;
+  d = FindLocked(dir);
+  PutSlotLocked(dir, *MutableListingLocked(*d), name, ino, batch);
+  BumpDirLocked(*d, now, batch);
+  if (extra_fn) extra_fn(out, batch);
   PersistLocked(std::move(batch));
   return out;
 }
@@ -695,13 +777,20 @@ void InodeTable::RekeyLocked(vfs::InodeId ino, const std::string& old_key,
   Node* node = FindLocked(ino);
   if (node == nullptr) return;
   InodeRecord& rec = node->rec;
-  if (rec.key.compare(0, old_key.size(), old_key) != 0) return;
-  auto& index = rec.is_dir ? dir_by_prefix_ : file_by_key_;
-  auto it = index.find(rec.key);
-  if (it != index.end() && it->second == ino) index.erase(it);
-  rec.key = new_key + rec.key.substr(old_key.size());
+  bool changed = false;
+  auto rekey = [&](std::string& key, bool is_dir) {
+    if (key.compare(0, old_key.size(), old_key) != 0) return;
+    auto& index = is_dir ? dir_by_prefix_ : file_by_key_;
+    auto it = index.find(key);
+    if (it != index.end() && it->second == ino) index.erase(it);
+    key = new_key + key.substr(old_key.size());
+    index.insert_or_assign(key, ino);
+    changed = true;
+  };
+  rekey(rec.key, rec.is_dir);
+  for (auto& l : rec.links) rekey(l.key, false);
+  if (!changed) return;
   rec.local = true;
-  index.insert_or_assign(rec.key, ino);
   batch.upserts.push_back(ToRow(rec, now));
   if (!rec.is_dir || !node->listing) return;
   std::vector<vfs::InodeId> kids;
@@ -731,28 +820,41 @@ Result<InodeTable::RenameResult> InodeTable::Rename(
     vfs::InodeId target = dd->listing->children[*dslot].ino;
     if (target == ino) {
       result.moved = nodes_.at(ino).rec;
-      result.old_key = result.moved.key;
-      return result;  // the same file under both names: nothing to do (RFC 8881 §18.26.3)
+      result.old_key = result.new_key = result.moved.key;
+      return result;  // two names of the same file: nothing to do (RFC 8881 §18.26.3)
     }
     if (Node* t = FindLocked(target); t != nullptr && !t->rec.stale) {
-      t->rec.stale = true;
-      t->rec.local = false;
-      t->listing = nullptr;
-      batch.upserts.push_back(ToRow(t->rec, now));
-      auto& index = t->rec.is_dir ? dir_by_prefix_ : file_by_key_;
-      if (auto it = index.find(t->rec.key); it != index.end() && it->second == target) {
-        index.erase(it);
-      }
-      result.replaced = t->rec;
+      BFS_ASSIGN_OR_RETURN(RemovedName gone, RemoveNameLocked(dst_dir, dst_name, now, batch));
+      result.replaced = std::move(gone);
     }
   }
   Node* node = FindLocked(ino);
-  result.old_key = node->rec.key;
-  const std::string new_key = node->rec.is_dir ? ChildDirPrefix(dd->rec.key, dst_name)
-                                               : ChildFileKey(dd->rec.key, dst_name);
-  node->rec.parent = dst_dir;
-  node->rec.name = dst_name;
-  RekeyLocked(ino, result.old_key, new_key, now, batch);
+  dd = FindLocked(dst_dir);
+  InodeRecord& rec = node->rec;
+  auto link = std::find_if(rec.links.begin(), rec.links.end(), [&](const auto& l) {
+    return l.parent == src_dir && l.name == src_name;
+  });
+  if (link != rec.links.end()) {
+    // A hard link's name moves; the file's first name stays.
+    result.old_key = link->key;
+    result.new_key = ChildFileKey(dd->rec.key, dst_name);
+    if (auto it = file_by_key_.find(link->key); it != file_by_key_.end() && it->second == ino) {
+      file_by_key_.erase(it);
+    }
+    link->parent = dst_dir;
+    link->name = dst_name;
+    link->key = result.new_key;
+    file_by_key_.insert_or_assign(result.new_key, ino);
+    rec.local = true;
+    batch.upserts.push_back(ToRow(rec, now));
+  } else {
+    result.old_key = rec.key;
+    result.new_key =
+        rec.is_dir ? ChildDirPrefix(dd->rec.key, dst_name) : ChildFileKey(dd->rec.key, dst_name);
+    rec.parent = dst_dir;
+    rec.name = dst_name;
+    RekeyLocked(ino, result.old_key, result.new_key, now, batch);
+  }
   sd = FindLocked(src_dir);
   ClearSlotLocked(src_dir, *MutableListingLocked(*sd), src_name, batch);
   BumpDirLocked(*sd, now, batch);

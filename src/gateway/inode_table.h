@@ -63,6 +63,8 @@ struct InodeRecord {
   uint64_t listing_verifier = 0;  // directories: verifier of the last listing (0 = never listed)
   // Created or moved here by the gateway; the bucket may not show it yet (see meta::InodeRow).
   bool local = false;
+  // Hard links: the file's other names, each an object kept equal to the one at `key`.
+  std::vector<meta::InodeRow::Link> links;
 
   // Cached symlink target, valid while etag == symlink_etag.
   std::string symlink_target;
@@ -175,17 +177,30 @@ class InodeTable {
       const std::function<void(const InodeRecord&, meta::Batch&)>& extra_fn = {});
   // An inode number for a CreateChild to come (so its staged data can exist first).
   vfs::InodeId ReserveIno();
-  // Removes `name` from `dir`; the inode becomes stale. Returns the removed record. kNotFound
-  // when absent; kNotEmpty for a directory with live entries (its listing must be loaded).
-  Result<InodeRecord> RemoveChild(vfs::InodeId dir, const std::string& name, SteadyTime now,
+  // One name of an inode taken away (REMOVE, or the target of a RENAME).
+  struct RemovedName {
+    InodeRecord rec;         // the inode as it is now
+    std::string key;         // the key of the removed name
+    bool inode_gone = true;  // its last name: the inode is stale now
+  };
+  // Removes `name` from `dir`. An inode with other names (hard links) lives on: when `name` was
+  // its first name, the next one takes its place. kNotFound when absent; kNotEmpty for a
+  // directory with live entries (its listing must be loaded).
+  Result<RemovedName> RemoveChild(vfs::InodeId dir, const std::string& name, SteadyTime now,
                                   meta::Batch extra = {});
+  // Adds `name` in `dir` as another name of the file `ino` (kExists, kIsDir, kStale). The inode
+  // becomes `local` until its upload copies it to the new key.
+  Result<InodeRecord> AddLink(
+      vfs::InodeId ino, vfs::InodeId dir, const std::string& name, SteadyTime now,
+      const std::function<void(const InodeRecord&, meta::Batch&)>& extra_fn);
   // What renaming `src` over the entry `dst_name` of `dst_dir` would meet (no change made).
   Result<RenameCheck> CheckRename(vfs::InodeId src_dir, const std::string& src_name,
                                   vfs::InodeId dst_dir, const std::string& dst_name) const;
   struct RenameResult {
     InodeRecord moved;                    // as it now is (new parent, name, key)
-    std::string old_key;                  // its key before
-    std::optional<InodeRecord> replaced;  // the target it replaced, now stale
+    std::string old_key;                  // the key of the moved name before
+    std::string new_key;                  // and after (a hard link's, or moved.key)
+    std::optional<RemovedName> replaced;  // the target name it replaced
   };
   // Moves the entry; the moved inode and (for a directory) every known descendant get keys under
   // the new name and become `local` until `ConfirmKey`. `extra_fn`, called under the lock with
@@ -228,6 +243,10 @@ class InodeTable {
   void RekeyLocked(vfs::InodeId ino, const std::string& old_key, const std::string& new_key,
                    SteadyTime now, meta::Batch& batch);
   static void MergeJournal(meta::Batch& into, meta::Batch& from);
+  Result<RemovedName> RemoveNameLocked(vfs::InodeId dir, const std::string& name, SteadyTime now,
+                                       meta::Batch& batch);
+  // Index entries for `rec`'s keys (first name and links).
+  void IndexLocked(const InodeRecord& rec);
 
   mutable std::mutex mu_;
   std::unordered_map<vfs::InodeId, Node> nodes_;

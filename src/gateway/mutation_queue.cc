@@ -63,11 +63,8 @@ std::optional<Mutation> MutationQueue::Get(int64_t id) const {
 std::vector<std::string> MutationQueue::KeysLocked(const Mutation& m,
                                                    const UploadKeyFn& upload_key) const {
   switch (m.kind) {
-    case Mutation::Kind::kUpload: {
-      std::string key = upload_key ? upload_key(m.ino) : std::string();
-      if (key.empty()) return {};
-      return {key};
-    }
+    case Mutation::Kind::kUpload:
+      return upload_key ? upload_key(m.ino) : std::vector<std::string>{};
     case Mutation::Kind::kMove:
       return {m.src, m.dst};
     case Mutation::Kind::kDelete:

@@ -44,8 +44,9 @@ struct Mutation {
 class MutationQueue {
  public:
   using Clock = std::chrono::steady_clock;
-  // The key an upload of `ino` writes now (uploads follow their inode through renames).
-  using UploadKeyFn = std::function<std::string(uint64_t ino)>;
+  // The keys an upload of `ino` writes now (uploads follow their inode through renames; a file
+  // with hard links has several).
+  using UploadKeyFn = std::function<std::vector<std::string>(uint64_t ino)>;
 
   void Add(Mutation m);
   // Drops a mutation that has not started (superseded); false when it is running or unknown.

@@ -32,7 +32,9 @@ TEST(MutationQueueTest, OverlappingMutationsRunInOrderOthersInParallel) {
   q.Add(Move(1, "a/", "b/", true));
   q.Add(Upload(2, 10, now));  // writes b/x: after the move
   q.Add(Upload(3, 11, now));  // writes c: independent
-  auto key = [](uint64_t ino) { return ino == 10 ? std::string("b/x") : std::string("c"); };
+  auto key = [](uint64_t ino) {
+    return std::vector<std::string>{ino == 10 ? std::string("b/x") : std::string("c")};
+  };
   auto first = q.TakeRunnable(8, now, key, nullptr);
   ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(first[0].id, 1);
@@ -50,7 +52,7 @@ TEST(MutationQueueTest, UploadsWaitForTheirTimeAndReportIt) {
   q.Add(Upload(1, 5, std::nullopt));  // still open
   q.Add(Upload(2, 6, now + std::chrono::seconds(2)));
   std::optional<Clock::time_point> wake;
-  auto key = [](uint64_t ino) { return "k" + std::to_string(ino); };
+  auto key = [](uint64_t ino) { return std::vector<std::string>{"k" + std::to_string(ino)}; };
   EXPECT_TRUE(q.TakeRunnable(8, now, key, &wake).empty());
   ASSERT_TRUE(wake);
   EXPECT_EQ(*wake, now + std::chrono::seconds(2));

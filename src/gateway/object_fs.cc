@@ -351,7 +351,7 @@ vfs::Attr ObjectFileSystem::ToAttrUnstaged(const InodeRecord& rec) const {
   } else {
     a.type = IsSymlink(rec) ? vfs::FileType::kSymlink : vfs::FileType::kRegular;
     a.mode = rec.meta.mode ? (*rec.meta.mode & kModePermMask) : options_.default_file_mode;
-    a.nlink = 1;
+    a.nlink = 1 + static_cast<uint32_t>(rec.links.size());
     a.size = rec.size;
     a.space_used = (rec.size + kBlockSize - 1) / kBlockSize * kBlockSize;
     a.mtime = rec.meta.mtime.value_or(modified);
@@ -596,11 +596,12 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::Read(vfs::InodeId ino, uint
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(ino));
   if (rec.is_dir) co_return Status(ErrorCode::kIsDir, rec.key);
   if (auto file = FindStaged(ino)) co_return co_await ReadStaged(rec, file, offset, count);
-  if (rec.local) {
-    // Created here and not staged: an empty new file (or one whose staging just ended).
+  if (rec.local && rec.etag.empty()) {
+    // Created here, never uploaded and not staged: an empty new file (or its staging just
+    // ended: then the record has the uploaded object's ETag now).
     if (auto again = FindStaged(ino)) co_return co_await ReadStaged(rec, again, offset, count);
     BFS_CO_ASSIGN_OR_RETURN(rec, GetRecord(ino));
-    if (rec.local) co_return vfs::ReadResult{Bytes(), true};
+    if (rec.local && rec.etag.empty()) co_return vfs::ReadResult{Bytes(), true};
   }
   BFS_CO_ASSIGN_OR_RETURN(ReadOutcome out, co_await ReadRetrying(std::move(rec), offset, count));
   co_return std::move(out.result);

@@ -198,6 +198,9 @@ class ObjectFileSystem : public vfs::FileSystem {
   // Queues an upload of `ino` (returns its journal id), cancelling an earlier pending one.
   Mutation UploadMutation(vfs::InodeId ino, std::optional<SteadyTime> ready_at);
   Awaitable<Status> FlushMeta();
+  // REMOVE of one name of a file with hard links.
+  Awaitable<Status> RemoveLinkName(vfs::InodeId dir, const std::string& name,
+                                   const InodeRecord& child);
   Awaitable<Result<vfs::Attr>> CreateNode(vfs::InodeId dir, const std::string& name,
                                           const vfs::CreateRequest& request);
   Status CheckBackpressure(uint64_t more) const;
@@ -210,6 +213,8 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<void> RunMutation(Mutation m);
   Awaitable<Status> ApplyUpload(const Mutation& m);
   Awaitable<Status> ApplyMove(const Mutation& m);
+  // Copies the object at `from` (ETag `etag`) to every hard link of `rec`.
+  Awaitable<Status> CopyToLinks(const InodeRecord& rec, std::string from, std::string etag);
   Awaitable<Status> ApplyDelete(const Mutation& m);
   Awaitable<Result<vfs::ReadResult>> ReadStaged(const InodeRecord& rec,
                                                 const std::shared_ptr<StagedFile>& file,

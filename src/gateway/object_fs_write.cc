@@ -412,6 +412,7 @@ Awaitable<Status> ObjectFileSystem::Remove(vfs::InodeId dir, std::string name) {
   const vfs::InodeId ino = snap->children[*slot].ino;
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord child, co_await LoadRecord(ino));
   if (child.is_dir) BFS_CO_RETURN_IF_ERROR((co_await LoadDir(ino)).status());
+  if (!child.links.empty()) co_return co_await RemoveLinkName(dir, name, child);
   Staged staged;
   {
     std::lock_guard lock(staged_mu_);
@@ -438,6 +439,13 @@ Awaitable<Status> ObjectFileSystem::Remove(vfs::InodeId dir, std::string name) {
     if (cancelled) mutations_.Add(UploadMutation(ino, std::nullopt));  // keep it uploadable
     co_return removed.status();
   }
+  if (!removed->inode_gone) {
+    // A hard link was added meanwhile: the file lives on under its other name.
+    if (cancelled) mutations_.Add(UploadMutation(ino, Now()));
+    if (del) mutations_.Add(*del);
+    Kick(co_await asio::this_coro::executor);
+    co_return Status::Ok();
+  }
   BFS_CO_RETURN_IF_ERROR(co_await FlushMeta());
   if (del) mutations_.Add(*del);
   if (staged.file) {
@@ -452,6 +460,39 @@ Awaitable<Status> ObjectFileSystem::Remove(vfs::InodeId dir, std::string name) {
     };
     co_await RunBlocking(*options_.pool, discard);
   }
+  Kick(co_await asio::this_coro::executor);
+  co_return Status::Ok();
+}
+
+Awaitable<Status> ObjectFileSystem::RemoveLinkName(vfs::InodeId dir, const std::string& name,
+                                                   const InodeRecord& child) {
+  const bool first_name = child.parent == dir && child.name == name;
+  if (first_name && FindStaged(child.ino)) {
+    // Its other name takes over as the file's key; the staged data is layered on the object at
+    // the first name, so that must be uploaded first. Ask the client to come back.
+    int64_t id = 0;
+    {
+      std::lock_guard lock(staged_mu_);
+      if (auto it = staged_.find(child.ino); it != staged_.end()) id = it->second.upload_id;
+    }
+    if (id != 0) mutations_.SetReady(id, Now());
+    Kick(co_await asio::this_coro::executor);
+    co_return UnavailableError("hard-linked file is being uploaded; retry");
+  }
+  std::string key = child.key;
+  for (const auto& l : child.links) {
+    if (l.parent == dir && l.name == name) key = l.key;
+  }
+  Mutation del;
+  del.id = NextJournalId();
+  del.kind = Mutation::Kind::kDelete;
+  del.src = key;
+  meta::Batch extra;
+  extra.journal_appends.push_back(Journal(del));
+  BFS_CO_ASSIGN_OR_RETURN(auto removed, table_.RemoveChild(dir, name, Now(), std::move(extra)));
+  (void)removed;
+  BFS_CO_RETURN_IF_ERROR(co_await FlushMeta());
+  mutations_.Add(del);
   Kick(co_await asio::this_coro::executor);
   co_return Status::Ok();
 }
@@ -501,9 +542,18 @@ Awaitable<Status> ObjectFileSystem::Rename(vfs::InodeId src_dir, std::string src
     std::lock_guard lock(staged_mu_);
     for (const auto& [ino, st] : staged_) candidates.emplace_back(ino, st.upload_id);
   }
+  // The key of the name that moves (a hard link's own key when it is not the first name).
+  std::string moving_key = moving.key;
+  for (const auto& l : moving.links) {
+    if (l.parent == src_dir && l.name == src_name) moving_key = l.key;
+  }
   for (auto [ino, id] : candidates) {
     auto rec = table_.Get(ino);
-    if (!rec || id == 0 || !MutationQueue::Overlap(moving.key, rec->key)) continue;
+    if (!rec || id == 0) continue;
+    bool overlaps = MutationQueue::Overlap(moving_key, rec->key);
+    for (const auto& l : rec->links)
+      overlaps = overlaps || MutationQueue::Overlap(moving_key, l.key);
+    if (!overlaps) continue;
     auto q = mutations_.Get(id);
     if (q && mutations_.Cancel(id)) requeue.push_back({ino, id, q->ready_at});
   }
@@ -520,32 +570,35 @@ Awaitable<Status> ObjectFileSystem::Rename(vfs::InodeId src_dir, std::string src
   std::vector<Mutation> added;
   std::vector<vfs::InodeId> discard;
   auto plan = [&](const InodeTable::RenameResult& r, meta::Batch& batch) {
-    if (r.old_key == r.moved.key) return;
+    if (r.old_key == r.new_key) return;
     if (r.replaced) {
-      const InodeRecord& t = *r.replaced;
-      std::lock_guard lock(staged_mu_);
-      if (auto it = staged_.find(t.ino); it != staged_.end()) {
-        if (mutations_.Cancel(it->second.upload_id)) {
-          batch.journal_completes.push_back(it->second.upload_id);
+      const InodeRecord& t = r.replaced->rec;
+      if (r.replaced->inode_gone) {
+        std::lock_guard lock(staged_mu_);
+        if (auto it = staged_.find(t.ino); it != staged_.end()) {
+          if (mutations_.Cancel(it->second.upload_id)) {
+            batch.journal_completes.push_back(it->second.upload_id);
+          }
+          discard.push_back(t.ino);
         }
-        discard.push_back(t.ino);
       }
       if (t.is_dir && t.has_marker) {
         Mutation d;
         d.id = NextJournalId();
         d.kind = Mutation::Kind::kDelete;
-        d.src = t.key;
+        d.src = r.replaced->key;
         d.is_dir = true;
         batch.journal_appends.push_back(Journal(d));
         added.push_back(d);
       }
+      // A replaced file's object is overwritten by what moves there (copy or upload).
     }
     if (in_bucket) {
       Mutation mv;
       mv.id = NextJournalId();
       mv.kind = Mutation::Kind::kMove;
       mv.src = r.old_key;
-      mv.dst = r.moved.key;
+      mv.dst = r.new_key;
       mv.is_dir = r.moved.is_dir;
       batch.journal_appends.push_back(Journal(mv));
       added.push_back(mv);
@@ -594,9 +647,35 @@ Awaitable<Status> ObjectFileSystem::Rename(vfs::InodeId src_dir, std::string src
   co_return Status::Ok();
 }
 
-Awaitable<Result<vfs::Attr>> ObjectFileSystem::Link(vfs::InodeId, vfs::InodeId, std::string) {
+Awaitable<Result<vfs::Attr>> ObjectFileSystem::Link(vfs::InodeId ino, vfs::InodeId dir,
+                                                    std::string name) {
   if (!Writable()) co_return ReadOnlyError();
-  co_return NotSupportedError("hard links are not supported yet");
+  NameCheck check = CheckName(name);
+  if (check == NameCheck::kTooLong) co_return Status(ErrorCode::kNameTooLong, "name too long");
+  if (check != NameCheck::kOk) co_return InvalidArgumentError("invalid name");
+  BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, co_await LoadRecord(ino));
+  if (rec.is_dir) co_return Status(ErrorCode::kIsDir, "hard link to a directory");
+  BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(dir));
+  (void)snap;
+  // The new name gets its object from the file's next upload, which copies the file to every
+  // name; a file with nothing staged gets an upload of its own (copies only).
+  std::optional<Mutation> upload;
+  {
+    std::lock_guard lock(staged_mu_);
+    auto it = staged_.find(ino);
+    auto q = it == staged_.end() ? std::nullopt : mutations_.Get(it->second.upload_id);
+    if (!q || q->running) upload = UploadMutation(ino, Now() + options_.upload_delay);
+  }
+  BFS_CO_ASSIGN_OR_RETURN(
+      InodeRecord linked,
+      table_.AddLink(ino, dir, name, Now(), [&](const InodeRecord&, meta::Batch& batch) {
+        if (upload) batch.journal_appends.push_back(Journal(*upload));
+      }));
+  (void)linked;
+  BFS_CO_RETURN_IF_ERROR(co_await FlushMeta());
+  if (upload) mutations_.Add(*upload);
+  Kick(co_await asio::this_coro::executor);
+  co_return co_await GetAttr(ino);
 }
 
 Awaitable<Result<uint64_t>> ObjectFileSystem::CopyRange(vfs::InodeId src, uint64_t src_offset,
@@ -742,9 +821,12 @@ Awaitable<void> ObjectFileSystem::Pump() {
   const std::size_t running = mutations_.running();
   if (running >= options_.max_mutations) co_return;
   std::optional<SteadyTime> wake;
-  auto key_of = [this](uint64_t ino) -> std::string {
+  auto key_of = [this](uint64_t ino) -> std::vector<std::string> {
     auto rec = table_.Get(ino);
-    return rec && !rec->stale ? rec->key : std::string("\x00gone");
+    if (!rec || rec->stale) return {};
+    std::vector<std::string> keys{rec->key};
+    for (const auto& l : rec->links) keys.push_back(l.key);
+    return keys;
   };
   // Files still open are uploaded after idle_upload without writes.
   {
@@ -834,7 +916,8 @@ Awaitable<Status> ObjectFileSystem::ApplyUpload(const Mutation& m) {
     co_return Status::Ok();
   }
   if (!file) {
-    co_return Status::Ok();  // no staged data (a stale entry after recovery)
+    // Nothing staged: metadata of a clean file, or copies to its hard links.
+    co_return co_await CopyToLinks(*rec, DataKey(key), rec->etag);
   }
   StagedState st = file->SnapshotForUpload();
   UploadStats stats;
@@ -860,6 +943,9 @@ Awaitable<Status> ObjectFileSystem::ApplyUpload(const Mutation& m) {
         if (IsSymlink(r)) r.symlink_etag = r.etag;
       },
       Now(), false);
+  if (auto rec2 = table_.Get(m.ino); rec2 && !rec2->links.empty()) {
+    BFS_CO_RETURN_IF_ERROR(co_await CopyToLinks(*rec2, key, info->etag));
+  }
   if (clean) {
     std::lock_guard lock(staged_mu_);
     if (auto it = staged_.find(m.ino); it != staged_.end() && it->second.file == file) {
@@ -874,6 +960,21 @@ Awaitable<Status> ObjectFileSystem::ApplyUpload(const Mutation& m) {
   mutations_.Retry(m.id, Now() + options_.upload_delay);
   (void)updated;
   co_return UnavailableError("requeued");
+}
+
+Awaitable<Status> ObjectFileSystem::CopyToLinks(const InodeRecord& rec, std::string from,
+                                                std::string etag) {
+  for (const auto& l : rec.links) {
+    auto copied = co_await store_->Copy(from, l.key, std::nullopt, etag);
+    if (!copied.ok()) {
+      co_return copied.status().WithContext("hard link s3://" + store_->bucket() + "/" + l.key);
+    }
+  }
+  if (!rec.links.empty() && !FindStaged(rec.ino)) {
+    (void)table_.Update(
+        rec.ino, [](InodeRecord& r) { r.local = false; }, Now(), false);
+  }
+  co_return Status::Ok();
 }
 
 Awaitable<Status> ObjectFileSystem::ApplyMove(const Mutation& m) {
@@ -912,8 +1013,17 @@ Awaitable<Status> ObjectFileSystem::ApplyMove(const Mutation& m) {
       if (!copied.ok() && copied.status().code() != ErrorCode::kNotFound) {
         co_return copied.status().WithContext(where);
       }
+      auto moved = copied.ok() ? table_.FindByKey(m.dst, false) : std::nullopt;
+      if (moved && table_.Get(*moved) && table_.Get(*moved)->key != m.dst) {
+        // A hard link's name moved: the file's own object is unchanged.
+        if (!FindStaged(*moved)) {
+          (void)table_.Update(
+              *moved, [](InodeRecord& r) { r.local = false; }, Now(), false);
+        }
+        moved.reset();
+      }
       if (copied.ok()) {
-        if (auto f = table_.FindByKey(m.dst, false)) {
+        if (auto f = moved) {
           auto file = FindStaged(*f);
           std::string old_etag;
           (void)table_.Update(

@@ -329,6 +329,68 @@ TEST_F(ObjectFsWriteTest, WholeFileCopyIsServerSide) {
   EXPECT_EQ(ReadAll(part.ino), std::string(500, 'q'));
 }
 
+TEST_F(ObjectFsWriteTest, HardLinksShareOneInodeAndKeepEveryKeyEqual) {
+  store_->PutSync("d/keep", "x");
+  Open();
+  vfs::Attr d = *Lookup(1, "d");
+  vfs::Attr f = Create(1, "f");
+  Write(f.ino, 0, "linked bytes");
+  auto l = Run(fs_->Link(f.ino, d.ino, "g"));
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  EXPECT_EQ(l->ino, f.ino);
+  EXPECT_EQ(l->nlink, 2u);
+  EXPECT_EQ(Run(fs_->Link(f.ino, d.ino, "g")).status().code(), ErrorCode::kExists);
+  EXPECT_EQ(Run(fs_->Link(d.ino, 1, "dirlink")).status().code(), ErrorCode::kIsDir);
+  EXPECT_EQ(Lookup(d.ino, "g")->ino, f.ino);
+  Write(f.ino, 0, "LINKED");  // through either name: one file
+  EXPECT_EQ(ReadAll(Lookup(d.ino, "g")->ino), "LINKED bytes");
+  Run(fs_->Closed(f.ino));
+  Drain();
+  EXPECT_EQ(Object("f"), "LINKED bytes");
+  EXPECT_EQ(Object("d/g"), "LINKED bytes");
+  // Renaming one name moves its object; the other stays.
+  ASSERT_TRUE(Run(fs_->Rename(d.ino, "g", d.ino, "h")).ok());
+  Drain();
+  EXPECT_FALSE(Exists("d/g"));
+  EXPECT_EQ(Object("d/h"), "LINKED bytes");
+  EXPECT_EQ(Object("f"), "LINKED bytes");
+  // Removing the first name: the other name carries the file on.
+  ASSERT_TRUE(Run(fs_->Remove(1, "f")).ok());
+  EXPECT_EQ(Lookup(1, "f").status().code(), ErrorCode::kNotFound);
+  auto h = Lookup(d.ino, "h");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->ino, f.ino);
+  EXPECT_EQ(h->nlink, 1u);
+  EXPECT_EQ(ReadAll(h->ino), "LINKED bytes");
+  Drain();
+  EXPECT_FALSE(Exists("f"));
+  EXPECT_EQ(Object("d/h"), "LINKED bytes");
+  // Writing after the takeover goes to the remaining key.
+  Write(h->ino, 0, "again");
+  Run(fs_->Closed(h->ino));
+  Drain();
+  EXPECT_EQ(Object("d/h"), "againD bytes");
+  ASSERT_TRUE(Run(fs_->Remove(d.ino, "h")).ok());
+  Drain();
+  EXPECT_FALSE(Exists("d/h"));
+}
+
+TEST_F(ObjectFsWriteTest, HardLinksSurviveARestart) {
+  Open(/*persistent=*/true);
+  vfs::Attr f = Create(1, "a");
+  Write(f.ino, 0, "data", vfs::StableHow::kFileSync);
+  ASSERT_TRUE(Run(fs_->Link(f.ino, 1, "b")).ok());
+  Run(fs_->Closed(f.ino));
+  Drain();
+  meta_->FlushSync();
+  Open(/*persistent=*/true);
+  auto b = Lookup(1, "b");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->ino, f.ino);
+  EXPECT_EQ(b->nlink, 2u);
+  EXPECT_EQ(ReadAll(b->ino), "data");
+}
+
 TEST_F(ObjectFsWriteTest, TruncateExtendChmodChownUtimes) {
   store_->PutSync("f", "0123456789");
   Open();

@@ -57,6 +57,14 @@ struct InodeRow {
   // The gateway created or moved this inode to `key` and the bucket may not show it yet (its
   // upload, marker or rename is pending): listings that lack it must not drop it.
   bool local = false;
+  // Hard links: the file's other names (the first name is parent/name/key above).
+  struct Link {
+    InodeId parent = 0;
+    std::string name;
+    std::string key;
+    friend bool operator==(const Link&, const Link&) = default;
+  };
+  std::vector<Link> links;
 
   friend bool operator==(const InodeRow&, const InodeRow&) = default;
 };

@@ -86,6 +86,7 @@ constexpr const char* kMigrations[] = {
     // 2 → 3: the write path. Inodes the gateway created or moved whose S3 side is pending.
     R"sql(
     ALTER TABLE inodes ADD COLUMN local INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE inodes ADD COLUMN links BLOB NOT NULL DEFAULT '';
     )sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
@@ -169,7 +170,44 @@ class Stmt {
 constexpr const char* kInodeColumns =
     "ino, generation, parent, name, key, is_dir, stale, has_marker, size, etag, version_id, "
     "last_modified_ns, meta_known, mode, uid, gid, mtime_sec, mtime_nsec, validated_at_ms, "
-    "listing_verifier, local";
+    "listing_verifier, local, links";
+
+// Hard links as "PARENT LEN:NAME LEN:KEY" records: binary-safe, no second table to join.
+std::string EncodeLinks(const std::vector<InodeRow::Link>& links) {
+  std::string out;
+  for (const auto& l : links) {
+    out += std::to_string(l.parent) + " " + std::to_string(l.name.size()) + ":" + l.name +
+           std::to_string(l.key.size()) + ":" + l.key;
+  }
+  return out;
+}
+
+std::vector<InodeRow::Link> DecodeLinks(std::string_view s) {
+  std::vector<InodeRow::Link> out;
+  auto field = [&s](std::string* v) {
+    auto colon = s.find(':');
+    if (colon == std::string_view::npos) return false;
+    std::size_t len = 0;
+    for (char c : s.substr(0, colon)) {
+      if (c < '0' || c > '9') return false;
+      len = len * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (s.size() - colon - 1 < len) return false;
+    *v = std::string(s.substr(colon + 1, len));
+    s.remove_prefix(colon + 1 + len);
+    return true;
+  };
+  while (!s.empty()) {
+    auto space = s.find(' ');
+    if (space == std::string_view::npos) break;
+    InodeRow::Link l;
+    l.parent = std::strtoull(std::string(s.substr(0, space)).c_str(), nullptr, 10);
+    s.remove_prefix(space + 1);
+    if (!field(&l.name) || !field(&l.key)) break;
+    out.push_back(std::move(l));
+  }
+  return out;
+}
 
 InodeRow ReadInode(const Stmt& s) {
   InodeRow r;
@@ -194,6 +232,7 @@ InodeRow ReadInode(const Stmt& s) {
   r.validated_at_ms = s.Int(18);
   r.listing_verifier = static_cast<uint64_t>(s.Int(19));
   r.local = s.Int(20) != 0;
+  r.links = DecodeLinks(s.Str(21));
   return r;
 }
 
@@ -454,7 +493,7 @@ Status SqliteMetaStore::CommitLocked(const Batch& b) {
   std::string upsert_sql =
       std::string("INSERT OR REPLACE INTO inodes (export_id, ") + kInodeColumns +
       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-      "?18, ?19, ?20, ?21, ?22)";
+      "?18, ?19, ?20, ?21, ?22, ?23)";
   Stmt up(db_, upsert_sql.c_str());
   BFS_RETURN_IF_ERROR(up.Prepared());
   for (const InodeRow& r : b.upserts) {
@@ -479,7 +518,8 @@ Status SqliteMetaStore::CommitLocked(const Batch& b) {
         .Bind(19, r.mtime_nsec)
         .Bind(20, r.validated_at_ms)
         .Bind(21, static_cast<int64_t>(r.listing_verifier))
-        .Bind(22, r.local);
+        .Bind(22, r.local)
+        .BindBlob(23, EncodeLinks(r.links));
     BFS_RETURN_IF_ERROR(up.Run());
   }
   Stmt del(db_, "DELETE FROM dirents WHERE export_id = ?1 AND dir = ?2");

@@ -179,6 +179,7 @@ TEST_F(SqliteMetaStoreTest, SchemaOneIsMigratedKeepingTheNamespace) {
       sqlite3_exec(
           db,
           "ALTER TABLE exports DROP COLUMN created_at_ms; ALTER TABLE inodes DROP COLUMN local; "
+          "ALTER TABLE inodes DROP COLUMN links; "
           "PRAGMA user_version=1",
           nullptr, nullptr, nullptr),
       SQLITE_OK)
@@ -290,7 +291,7 @@ TEST_F(SqliteMetaStoreTest, BatchCarriesDirentChangesAndJournalAtomically) {
   EXPECT_EQ(*store->MaxJournalId(), *max_before + 5);
 }
 
-TEST_F(SqliteMetaStoreTest, LocalFlagSurvivesReopen) {
+TEST_F(SqliteMetaStoreTest, LocalFlagAndLinksSurviveReopen) {
   {
     auto store = OpenOrDie();
     ASSERT_TRUE(store->OpenExport(1, "e", "b", "").ok());
@@ -301,6 +302,7 @@ TEST_F(SqliteMetaStoreTest, LocalFlagSurvivesReopen) {
     r.name = "new";
     r.key = "new";
     r.local = true;
+    r.links = {{1, "second name", "dir/second name"}, {7, std::string("x\0y", 3), "k:2"}};
     Batch b;
     b.export_id = 1;
     b.upserts.push_back(r);
@@ -310,6 +312,9 @@ TEST_F(SqliteMetaStoreTest, LocalFlagSurvivesReopen) {
   auto row = store->GetInode(1, 5);
   ASSERT_TRUE(row.ok() && row->has_value());
   EXPECT_TRUE((*row)->local);
+  ASSERT_EQ((*row)->links.size(), 2u);
+  EXPECT_EQ((*row)->links[0], (InodeRow::Link{1, "second name", "dir/second name"}));
+  EXPECT_EQ((*row)->links[1], (InodeRow::Link{7, std::string("x\0y", 3), "k:2"}));
 }
 
 TEST_F(SqliteMetaStoreTest, AsyncStoreCommitsInOrderAndFlushes) {
