@@ -168,6 +168,16 @@ class ObjectFileSystem : public vfs::FileSystem {
   // S3 mutations not yet applied (uploads, moves, deletes) and bytes staged locally.
   std::size_t pending_mutations() const { return mutations_.size(); }
   uint64_t staged_bytes() const;
+  struct WriteStats {
+    uint64_t staged_bytes = 0;  // written, not yet uploaded
+    uint64_t staged_files = 0;
+    uint64_t pending_mutations = 0;  // journal backlog (uploads, renames, deletes)
+    uint64_t running_mutations = 0;
+    uint64_t uploaded_bytes = 0;      // bytes sent by uploads (parts copied server-side excluded)
+    uint64_t failures = 0;            // failed S3 mutations (each retried)
+    uint64_t server_side_copies = 0;  // whole-file COPYs done with CopyObject
+  };
+  WriteStats write_stats() const;
 
   // Forces revalidation of `path` (relative to the export root; "" or "/" is the root) without
   // waiting for the TTL: every directory on the way is re-listed, then the object itself is

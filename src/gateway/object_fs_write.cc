@@ -141,6 +141,21 @@ uint64_t ObjectFileSystem::staged_bytes() const {
   return n;
 }
 
+ObjectFileSystem::WriteStats ObjectFileSystem::write_stats() const {
+  WriteStats w;
+  w.staged_bytes = staged_bytes();
+  {
+    std::lock_guard lock(staged_mu_);
+    w.staged_files = staged_.size();
+  }
+  w.pending_mutations = mutations_.size();
+  w.running_mutations = mutations_.running();
+  w.uploaded_bytes = uploaded_bytes_.load();
+  w.failures = write_failures_.load();
+  w.server_side_copies = server_side_copies_.load();
+  return w;
+}
+
 Status ObjectFileSystem::CheckBackpressure(uint64_t more) const {
   if (staged_bytes() + more <= options_.staging_limit) return Status::Ok();
   return UnavailableError("staging area full (" + std::to_string(options_.staging_limit) +

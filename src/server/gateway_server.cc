@@ -172,6 +172,43 @@ void GatewayServer::RegisterCacheMetrics() {
                 }));
 }
 
+void GatewayServer::RegisterWriteMetrics() {
+  using Sample = MetricsRegistry::Sample;
+  using Type = MetricsRegistry::Type;
+  using Stats = gateway::ObjectFileSystem::WriteStats;
+  // filesystems_ is fixed after Start(); the callbacks hold weak references.
+  std::vector<std::pair<std::string, std::weak_ptr<gateway::ObjectFileSystem>>> fss;
+  for (const auto& [name, fs] : filesystems_) fss.emplace_back(name, fs);
+  auto family = [fss](uint64_t Stats::*field) {
+    return [fss, field]() -> std::vector<Sample> {
+      std::vector<Sample> out;
+      for (const auto& [name, weak] : fss) {
+        if (auto fs = weak.lock())
+          out.push_back({{{"export", name}}, double(fs->write_stats().*field)});
+      }
+      return out;
+    };
+  };
+  MetricsRegistry& m = DefaultMetrics();
+  m.SetCallback("bucketfs_staged_bytes", "Bytes written by clients and not yet uploaded.",
+                Type::kGauge, family(&Stats::staged_bytes));
+  m.SetCallback("bucketfs_staged_files", "Files with staged data.", Type::kGauge,
+                family(&Stats::staged_files));
+  m.SetCallback("bucketfs_journal_pending",
+                "S3 changes (uploads, renames, deletes) not yet applied.", Type::kGauge,
+                family(&Stats::pending_mutations));
+  m.SetCallback("bucketfs_journal_running", "S3 changes being applied now.", Type::kGauge,
+                family(&Stats::running_mutations));
+  m.SetCallback("bucketfs_uploaded_bytes_total",
+                "Bytes sent by uploads (parts copied server-side not counted).", Type::kCounter,
+                family(&Stats::uploaded_bytes));
+  m.SetCallback("bucketfs_journal_failures_total",
+                "S3 changes that failed (each is retried, nothing is dropped).", Type::kCounter,
+                family(&Stats::failures));
+  m.SetCallback("bucketfs_server_side_copies_total", "Whole-file NFS COPYs done with CopyObject.",
+                Type::kCounter, family(&Stats::server_side_copies));
+}
+
 Status GatewayServer::StartMetrics() {
   if (config_.metrics_listen.empty()) return Status::Ok();
   std::string host;
@@ -259,6 +296,7 @@ Status GatewayServer::Start() {
     BFS_RETURN_IF_ERROR(exports_.Add(std::move(x)));
   }
 
+  RegisterWriteMetrics();
   nfs::NfsOptions nfs_opts;
   nfs_opts.lease_seconds = config_.lease_seconds;
   nfs_opts.handle_key = nfs::HandleKey(state_dir_->handle_key());

@@ -78,6 +78,8 @@ class GatewayServer {
   Status OpenCache();
   // Cache statistics as metrics, read at scrape time.
   void RegisterCacheMetrics();
+  // Write-path statistics of every export, read at scrape time.
+  void RegisterWriteMetrics();
   Status StartMetrics();
   // Runs `task` on a private io_context until it finishes (startup only).
   static Status RunToCompletion(Awaitable<Status> task);
