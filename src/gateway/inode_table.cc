@@ -215,7 +215,7 @@ void InodeTable::UpdateFileLocked(InodeRecord& rec, const objstore::ObjectInfo& 
 
 Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(
     vfs::InodeId dir, DirListing listing, SteadyTime now,
-    const std::function<bool(const std::string&, bool)>& pending_away) {
+    const std::function<bool(const std::string&, bool)>& pending_away, SteadyTime listed_since) {
   std::lock_guard lock(mu_);
   Node* node = FindLocked(dir);
   if (node == nullptr) return Status(ErrorCode::kStale, "no such inode");
@@ -305,6 +305,10 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(
     if (c.ino == 0 || listed_names.count(c.name) != 0) continue;
     Node* child = FindLocked(c.ino);
     if (child != nullptr && child->rec.local && !child->rec.stale) continue;
+    if (child != nullptr && !child->rec.stale && listed_since != SteadyTime{} &&
+        child->rec.validated_at >= listed_since) {
+      continue;  // confirmed after this LIST began (e.g. uploaded meanwhile)
+    }
     if (child != nullptr && child->rec.parent == dir && !child->rec.stale) {
       child->rec.stale = true;
       child->listing = nullptr;

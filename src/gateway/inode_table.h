@@ -138,9 +138,12 @@ class InodeTable {
   // true (a pending removal or rename source of the write path) are ignored; children the
   // gateway created (`local`) are kept even when the bucket does not show them yet. kStale if
   // `dir` (not the root) no longer exists; kNotFound/kNotDir for a bad inode.
+  // A child the listing lacks but that was confirmed (uploaded, HEADed) after `listed_since` —
+  // when the LIST began — is kept: the LIST just did not see it yet.
   Result<std::shared_ptr<const DirSnapshot>> ApplyListing(
       vfs::InodeId dir, DirListing listing, SteadyTime now,
-      const std::function<bool(const std::string&, bool)>& pending_away = {});
+      const std::function<bool(const std::string&, bool)>& pending_away = {},
+      SteadyTime listed_since = {});
   // Gives inodes to entries of `dir` released while its first listing is still loading
   // (streaming READDIR). Nothing is persisted here; the complete listing, applied with
   // ApplyListing when the last page arrived, persists them.

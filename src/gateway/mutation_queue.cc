@@ -15,6 +15,7 @@ bool MutationQueue::Overlap(const std::string& a, const std::string& b) {
 
 void MutationQueue::Add(Mutation m) {
   std::lock_guard lock(mu_);
+  if (m.kind != Mutation::Kind::kUpload) ++version_;
   m.running = false;
   pending_.insert_or_assign(m.id, std::move(m));
 }
@@ -23,13 +24,17 @@ bool MutationQueue::Cancel(int64_t id) {
   std::lock_guard lock(mu_);
   auto it = pending_.find(id);
   if (it == pending_.end() || it->second.running) return false;
+  if (it->second.kind != Mutation::Kind::kUpload) ++version_;
   pending_.erase(it);
   return true;
 }
 
 void MutationQueue::Finish(int64_t id) {
   std::lock_guard lock(mu_);
-  pending_.erase(id);
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  if (it->second.kind != Mutation::Kind::kUpload) ++version_;
+  pending_.erase(it);
 }
 
 void MutationQueue::SetReady(int64_t id, Clock::time_point at) {
@@ -40,9 +45,18 @@ void MutationQueue::SetReady(int64_t id, Clock::time_point at) {
   if (!ready || at < *ready) ready = at;
 }
 
+void MutationQueue::SetReadyIfUnset(int64_t id, Clock::time_point at) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(id);
+  if (it != pending_.end() && !it->second.ready_at) it->second.ready_at = at;
+}
+
 void MutationQueue::SetCopied(int64_t id) {
   std::lock_guard lock(mu_);
-  if (auto it = pending_.find(id); it != pending_.end()) it->second.copied = true;
+  if (auto it = pending_.find(id); it != pending_.end()) {
+    it->second.copied = true;
+    ++version_;
+  }
 }
 
 void MutationQueue::Retry(int64_t id, Clock::time_point at) {

@@ -15,6 +15,7 @@
 // Thread-safety: every method locks one internal mutex; nothing blocks.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -54,6 +55,8 @@ class MutationQueue {
   void Finish(int64_t id);
   // Sets an upload's start time (keeps an earlier one).
   void SetReady(int64_t id, Clock::time_point at);
+  // Sets it only when none is set (a retry's backoff is not cut short).
+  void SetReadyIfUnset(int64_t id, Clock::time_point at);
   void SetCopied(int64_t id);
   // A running mutation failed (or must run again): it may start again at `at`.
   void Retry(int64_t id, Clock::time_point at);
@@ -72,6 +75,9 @@ class MutationQueue {
 
   std::size_t size() const;
   std::size_t running() const;
+  // Changes whenever Resolve() or PendingAway() may answer differently (a move or delete was
+  // added, finished its copy phase or ended): a LIST that ran across such a change is redone.
+  uint64_t version() const { return version_.load(); }
 
   // a and b overlap: equal, or one is a directory prefix ("…/") of the other.
   static bool Overlap(const std::string& a, const std::string& b);
@@ -81,6 +87,7 @@ class MutationQueue {
 
   mutable std::mutex mu_;
   std::map<int64_t, Mutation> pending_;  // by id
+  std::atomic<uint64_t> version_{0};
 };
 
 }  // namespace bucketfs::gateway

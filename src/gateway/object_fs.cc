@@ -164,9 +164,10 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::ListAndApply(vfs::
   // A load that finished just before this one was started is good enough.
   auto snap = table_.Listing(dir);
   if (!force && snap && IsFresh(snap->loaded_at)) co_return snap;
-  BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAll(DataKey(prefix), {}));
+  const SteadyTime started = Now();
+  BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAllStable(prefix));
   NoteHidden(listing);
-  co_return table_.ApplyListing(dir, std::move(listing), Now(), PendingAwayFn());
+  co_return table_.ApplyListing(dir, std::move(listing), Now(), PendingAwayFn(), started);
 }
 
 Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(
@@ -199,6 +200,16 @@ Awaitable<Result<DirListing>> ObjectFileSystem::ListAll(
   co_return std::move(classifier).Finish();
 }
 
+Awaitable<Result<DirListing>> ObjectFileSystem::ListAllStable(const std::string& prefix) {
+  // A rename whose copy phase ends during the LIST deletes the source keys being listed: redo
+  // such a listing from where the objects are now (bounded; the last one is taken as it is).
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t moves = mutations_.version();
+    auto listing = co_await ListAll(DataKey(prefix), {});
+    if (!listing.ok() || mutations_.version() == moves || attempt == 3) co_return listing;
+  }
+}
+
 std::shared_ptr<ObjectFileSystem::DirStream> ObjectFileSystem::StartOrJoinStream(
     vfs::InodeId dir, const std::string& prefix, const asio::any_io_executor& ex) {
   std::shared_ptr<DirStream> stream;
@@ -222,11 +233,19 @@ Awaitable<void> ObjectFileSystem::RunStream(vfs::InodeId dir, std::string prefix
     if (final_entries.empty()) return;
     Publish(*stream, table_.AddStreamed(dir, std::move(final_entries), Now()), nullptr);
   };
+  const uint64_t moves = mutations_.version();
+  const SteadyTime started = Now();
   auto listing = co_await ListAll(DataKey(prefix), on_page);
+  if (listing.ok() && mutations_.version() != moves) {
+    // A rename's copy finished meanwhile: what was listed may be half gone. List again (the
+    // entries streamed so far stay: they are still there under the new keys).
+    listing = co_await ListAllStable(prefix);
+  }
   Status status;
   if (listing.ok()) {
     NoteHidden(*listing);
-    auto applied = table_.ApplyListing(dir, std::move(listing).value(), Now(), PendingAwayFn());
+    auto applied =
+        table_.ApplyListing(dir, std::move(listing).value(), Now(), PendingAwayFn(), started);
     if (!applied.ok()) status = applied.status();
   } else {
     status = listing.status();

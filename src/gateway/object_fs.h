@@ -258,6 +258,8 @@ class ObjectFileSystem : public vfs::FileSystem {
   // every page.
   Awaitable<Result<DirListing>> ListAll(const std::string& prefix,
                                         const std::function<void(ListingClassifier&)>& on_page);
+  // ListAll of where `prefix`'s objects are now, redone when a rename moved them meanwhile.
+  Awaitable<Result<DirListing>> ListAllStable(const std::string& prefix);
   // The stream loading `dir`'s first listing, started on `ex` unless one is running.
   std::shared_ptr<DirStream> StartOrJoinStream(vfs::InodeId dir, const std::string& prefix,
                                                const asio::any_io_executor& ex);

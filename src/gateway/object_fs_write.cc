@@ -848,7 +848,7 @@ Awaitable<void> ObjectFileSystem::Pump() {
     std::lock_guard lock(staged_mu_);
     for (const auto& [ino, st] : staged_) {
       if (st.upload_id != 0 && Now() - st.last_write >= options_.idle_upload) {
-        mutations_.SetReady(st.upload_id, Now());
+        mutations_.SetReadyIfUnset(st.upload_id, Now());
       } else if (st.upload_id != 0) {
         SteadyTime at = st.last_write + options_.idle_upload;
         if (!wake || at < *wake) wake = at;
@@ -926,6 +926,7 @@ Awaitable<Status> ObjectFileSystem::ApplyUpload(const Mutation& m) {
           r.etag = info.etag;
           r.last_modified = std::chrono::system_clock::now();
           r.local = false;
+          r.validated_at = Now();
         },
         Now(), false);
     co_return Status::Ok();
@@ -987,7 +988,12 @@ Awaitable<Status> ObjectFileSystem::CopyToLinks(const InodeRecord& rec, std::str
   }
   if (!rec.links.empty() && !FindStaged(rec.ino)) {
     (void)table_.Update(
-        rec.ino, [](InodeRecord& r) { r.local = false; }, Now(), false);
+        rec.ino,
+        [this](InodeRecord& r) {
+          r.local = false;
+          r.validated_at = Now();
+        },
+        Now(), false);
   }
   co_return Status::Ok();
 }
@@ -1033,7 +1039,12 @@ Awaitable<Status> ObjectFileSystem::ApplyMove(const Mutation& m) {
         // A hard link's name moved: the file's own object is unchanged.
         if (!FindStaged(*moved)) {
           (void)table_.Update(
-              *moved, [](InodeRecord& r) { r.local = false; }, Now(), false);
+              *moved,
+              [this](InodeRecord& r) {
+                r.local = false;
+                r.validated_at = Now();
+              },
+              Now(), false);
         }
         moved.reset();
       }
@@ -1046,6 +1057,7 @@ Awaitable<Status> ObjectFileSystem::ApplyMove(const Mutation& m) {
               [&](InodeRecord& r) {
                 old_etag = r.etag;
                 r.etag = copied->etag;
+                r.validated_at = Now();
                 if (copied->last_modified.time_since_epoch().count() != 0) {
                   r.last_modified = copied->last_modified;
                 }
@@ -1068,7 +1080,12 @@ Awaitable<Status> ObjectFileSystem::ApplyMove(const Mutation& m) {
   if (m.is_dir) {
     if (auto d = table_.FindByKey(m.dst, true)) {
       (void)table_.Update(
-          *d, [](InodeRecord& r) { r.local = false; }, Now(), false);
+          *d,
+          [this](InodeRecord& r) {
+            r.local = false;
+            r.validated_at = Now();
+          },
+          Now(), false);
     }
     objstore::ListRequest req;
     req.prefix = m.src;

@@ -484,9 +484,10 @@ Awaitable<Result<ObjectInfo>> S3Store::CompleteMultipart(std::string key, std::s
   if (!r.ok()) co_return r.status();
   if (r->status != 200) co_return ErrorFor(call, *r);
   pugi::xml_document doc;
-  if (!doc.load_buffer(r->body.data(), r->body.size()) ||
-      !doc.child("CompleteMultipartUploadResult")) {
-    // 200 with an <Error> body: the upload failed after all.
+  // S3 may answer 200 and then an <Error> document: the upload failed after all. (The success
+  // document is CompleteMultipartUploadResult; some servers name it ...Response.)
+  if (!doc.load_buffer(r->body.data(), r->body.size()) || doc.child("Error") ||
+      (!doc.child("CompleteMultipartUploadResult") && !doc.child("CompleteMultipartUploadResponse"))) {
     co_return ErrorFor(call, HttpResponse{500, r->headers, r->body});
   }
   // The reply carries no size or LastModified: one HEAD gives the object as stored.
