@@ -495,6 +495,8 @@ void InodeTable::AdoptListing(vfs::InodeId dir, const meta::DirContents& content
     snap->by_name[e.name] = e.pos;
   }
   node = FindLocked(dir);
+  // (The root's record is never adopted from the store: its verifier comes with its listing.)
+  if (node->rec.listing_verifier == 0) node->rec.listing_verifier = contents.verifier;
   node->listing = std::move(snap);
 }
 

@@ -341,7 +341,13 @@ Awaitable<Result<InodeRecord>> ObjectFileSystem::HeadAndApply(vfs::InodeId ino, 
 Awaitable<Result<vfs::Attr>> ObjectFileSystem::DirAttr(const InodeRecord& rec) {
   // A directory that was listed before is re-listed when its listing expired, so that its
   // `change` attribute tells clients about new and removed entries.
-  if (rec.listing_verifier != 0) {
+  bool listed = rec.listing_verifier != 0;
+  if (!listed && options_.meta) {
+    // After a restart: a listing persisted by the last run makes this a listed directory.
+    BFS_CO_ASSIGN_OR_RETURN(auto cached, co_await CachedListing(rec.ino));
+    listed = cached != nullptr;
+  }
+  if (listed) {
     BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await LoadDir(rec.ino));
     (void)snap;
   }

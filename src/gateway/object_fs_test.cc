@@ -726,6 +726,24 @@ class PersistentObjectFsTest : public ObjectFsTest {
   std::filesystem::path path_;
 };
 
+TEST_F(PersistentObjectFsTest, RootChangeAttributeFollowsTheBucketAfterARestart) {
+  store_->PutSync("a", "1");
+  {
+    Process p = Start();
+    ASSERT_TRUE(Run(p.fs->ReadDir(1, 0, 10)).ok());
+    p.meta->FlushSync();
+  }
+  Process p = Start();
+  auto before = Run(p.fs->GetAttr(1));
+  ASSERT_TRUE(before.ok());
+  store_->PutSync("b", "2");
+  Advance(6s);
+  // GETATTR alone (a client revalidating a cached negative lookup) re-lists the expired root.
+  auto after = Run(p.fs->GetAttr(1));
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(after->change, before->change);
+}
+
 TEST_F(PersistentObjectFsTest, HandlesAndListingsSurviveARestart) {
   store_->PutSync("a/b/c.bin", "payload");
   store_->PutSync("a/top.txt", "t");
