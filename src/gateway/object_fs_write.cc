@@ -774,6 +774,7 @@ Awaitable<Result<bool>> ObjectFileSystem::CopyWholeObject(vfs::InodeId src, vfs:
                               },
                               Now(), true, std::move(done)));
   (void)updated;
+  BFS_CO_RETURN_IF_ERROR(co_await FlushMeta());  // recorded durably before the staging goes
   if (staged.file) {
     {
       std::lock_guard lock(staged_mu_);
@@ -788,7 +789,6 @@ Awaitable<Result<bool>> ObjectFileSystem::CopyWholeObject(vfs::InodeId src, vfs:
     };
     co_await RunBlocking(*options_.pool, discard);
   }
-  BFS_CO_RETURN_IF_ERROR(co_await FlushMeta());
   ++server_side_copies_;
   co_return true;
 }
@@ -942,8 +942,14 @@ Awaitable<Status> ObjectFileSystem::ApplyUpload(const Mutation& m) {
   if (!info.ok())
     co_return info.status().WithContext("upload of s3://" + store_->bucket() + "/" + key);
   uploaded_bytes_ += stats.bytes_sent;
+  // Hard links get their copies before the upload counts as done.
+  if (auto rec2 = table_.Get(m.ino); rec2 && !rec2->links.empty()) {
+    BFS_CO_RETURN_IF_ERROR(co_await CopyToLinks(*rec2, key, info->etag));
+  }
   const bool clean = file->MarkUploaded(st.version, info->etag);
   auto now_wall = std::chrono::system_clock::now();
+  meta::Batch done;
+  if (clean) done.journal_completes.push_back(m.id);
   auto updated = table_.Update(
       m.ino,
       [&](InodeRecord& r) {
@@ -958,15 +964,21 @@ Awaitable<Status> ObjectFileSystem::ApplyUpload(const Mutation& m) {
         if (clean) r.local = false;
         if (IsSymlink(r)) r.symlink_etag = r.etag;
       },
-      Now(), false);
-  if (auto rec2 = table_.Get(m.ino); rec2 && !rec2->links.empty()) {
-    BFS_CO_RETURN_IF_ERROR(co_await CopyToLinks(*rec2, key, info->etag));
-  }
+      Now(), clean, std::move(done));
   if (clean) {
-    std::lock_guard lock(staged_mu_);
-    if (auto it = staged_.find(m.ino); it != staged_.end() && it->second.file == file) {
-      staged_.erase(it);
+    // Durably recorded first, then the staged copy goes.
+    BFS_CO_RETURN_IF_ERROR(co_await FlushMeta());
+    {
+      std::lock_guard lock(staged_mu_);
+      if (auto it = staged_.find(m.ino); it != staged_.end() && it->second.file == file) {
+        staged_.erase(it);
+      }
     }
+    auto remove = [file] {
+      file->RemoveFiles();
+      return 0;
+    };
+    co_await RunBlocking(*options_.pool, remove);
     co_return Status::Ok();
   }
   // Written meanwhile: the new object is the base now; upload again (same journal entry).
@@ -1163,6 +1175,19 @@ Awaitable<Status> ObjectFileSystem::StartWritePath() {
       ++(m->kind == Mutation::Kind::kMove ? moves : deletes);
     }
     mutations_.Add(*m);
+  }
+  // Staged files no pending upload refers to (uploaded, then a crash before they were removed).
+  std::vector<uint64_t> keep;
+  {
+    std::lock_guard lock(staged_mu_);
+    for (const auto& [ino, st] : staged_) keep.push_back(ino);
+  }
+  const std::string staging = options_.staging_dir;
+  auto sweep = [staging, keep] { return RemoveOrphanStaging(staging, keep); };
+  const std::size_t orphans = co_await RunBlocking(*options_.pool, sweep);
+  if (orphans > 0) {
+    BFS_LOG_INFO("export {}: removed {} staged files already uploaded", options_.export_id,
+                 orphans);
   }
   if (uploads + moves + deletes > 0) {
     BFS_LOG_INFO("export {}: resuming {} uploads, {} renames, {} deletes from the journal",

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -352,11 +353,16 @@ bool StagedFile::MarkUploaded(uint64_t version, const std::string& etag) {
   std::lock_guard lock(mu_);
   if (discarded_ || state_.version != version) return false;
   discarded_ = true;
-  ::unlink(StatePath().c_str());
-  ::unlink(DataPath().c_str());
   state_.base = StagedBase{etag, state_.size, state_.size};
   state_.dirty = {};
   return true;
+}
+
+void StagedFile::RemoveFiles() {
+  std::lock_guard lock(mu_);
+  if (!discarded_) return;
+  ::unlink(StatePath().c_str());
+  ::unlink(DataPath().c_str());
 }
 
 void StagedFile::Discard() {
@@ -364,6 +370,25 @@ void StagedFile::Discard() {
   discarded_ = true;
   ::unlink(StatePath().c_str());
   ::unlink(DataPath().c_str());
+}
+
+std::size_t RemoveOrphanStaging(const std::string& dir, const std::vector<uint64_t>& keep) {
+  std::error_code ec;
+  std::vector<std::string> doomed;
+  std::size_t inodes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    uint64_t ino = 0;
+    auto [p, err] = std::from_chars(name.data(), name.data() + name.size(), ino);
+    if (err != std::errc() || p == name.data()) continue;
+    std::string_view suffix(p, name.data() + name.size() - p);
+    if (suffix != ".data" && suffix != ".state" && suffix != ".state.tmp") continue;
+    if (std::find(keep.begin(), keep.end(), ino) != keep.end()) continue;
+    if (suffix == ".data") ++inodes;
+    doomed.push_back(e.path().string());
+  }
+  for (const auto& path : doomed) ::unlink(path.c_str());
+  return inodes;
 }
 
 }  // namespace bucketfs::gateway

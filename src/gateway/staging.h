@@ -102,8 +102,11 @@ class StagedFile {
   // Makes everything written so far durable (see the header comment).
   Status Sync();
   // The upload of `version` finished as object `etag`: if nothing changed since, the file is
-  // clean (returns true) and its staging files are removed.
+  // clean (returns true) and takes no more writes. Its files stay until RemoveFiles(), which the
+  // caller calls once the metadata store durably says the object is uploaded (a crash in
+  // between finds the staged data again instead of an inode with neither data nor object).
   bool MarkUploaded(uint64_t version, const std::string& etag);
+  void RemoveFiles();
   // Removes the staging files (the file was deleted).
   void Discard();
 
@@ -121,5 +124,8 @@ class StagedFile {
   bool discarded_ = false;
   uint64_t trunc_floor_ = UINT64_MAX;  // smallest size truncated to since SnapshotForUpload
 };
+
+// Removes the staging files in `dir` of inodes not in `keep`; returns how many inodes' files.
+std::size_t RemoveOrphanStaging(const std::string& dir, const std::vector<uint64_t>& keep);
 
 }  // namespace bucketfs::gateway

@@ -96,6 +96,8 @@ TEST_F(StagedFileTest, UploadedOnlyWhenUnchanged) {
   EXPECT_EQ((*f)->State().base.limit, 3u);
   StagedState snap2 = (*f)->SnapshotForUpload();
   EXPECT_TRUE((*f)->MarkUploaded(snap2.version, "e2"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/3.data"));  // until the upload is recorded
+  (*f)->RemoveFiles();
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/3.data"));
   EXPECT_EQ((*f)->Write(0, V("x"), {}).code(), ErrorCode::kStale);
 }
