@@ -1,8 +1,8 @@
 # Runs inside a kernel-client guest (busybox sh), cwd = the mounted export. The write path through
-# the real Linux NFS client. Role "a" runs everything; role "b" (a second guest, a second NFS
-# client) only runs the checkpoint loop at the same time as "a". Prints "SUM NAME SHA256" for the
-# host to compare with the objects in S3, "VERSION SHA256" for every checkpoint version written,
-# and talks to write_test.sh through "SYNC <step>" lines.
+# the real Linux NFS client. Role "a" runs everything; role "b" (a second guest mounted with
+# vers=4.0, a second NFS client) only runs the checkpoint loop at the same time as "a". Prints "SUM
+# NAME SHA256" for the host to compare with the objects in S3, "VERSION SHA256" for every checkpoint
+# version written, and talks to write_test.sh through "SYNC <step>" lines.
 fail=0
 ck() {
   name=$1

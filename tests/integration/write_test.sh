@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The write path, end to end: moto_server as S3, bucketfs serving a writable export, and two Linux
-# kernel NFS clients (two qemu guests) writing through it (tests/integration/write_guest.sh):
-# files of several sizes, the write-temp-then-rename checkpoint pattern from both clients at once,
-# a 1,000-file directory rename, appends, random 4 KiB overwrites in a 64 MiB file, chmod/chown/
-# utimes, symlinks, hard links, rm/rmdir, cp. Then the bucket is checked with boto3: every object
-# byte-exact, s3fs-compatible metadata, no temp names left, the renamed prefix complete and the old
-# one empty; s3fs (when this machine can mount it) sees the same modes; and after kill -9 and a
-# restart of the gateway the guest finds everything again.
+# kernel NFS clients (two qemu guests, one mounting with vers=4.1, the other with vers=4.0) writing
+# through it (tests/integration/write_guest.sh): files of several sizes, the write-temp-then-rename
+# checkpoint pattern from both clients at once, a 1,000-file directory rename, appends, random 4 KiB
+# overwrites in a 64 MiB file, chmod/chown/utimes, symlinks, hard links, rm/rmdir, cp. Then the
+# bucket is checked with boto3: every object byte-exact, s3fs-compatible metadata, no temp names
+# left, the renamed prefix complete and the old one empty; s3fs (when this machine can mount it)
+# sees the same modes; and after kill -9 and a restart of the gateway the guest finds everything
+# again.
 # Usage: write_test.sh BUCKETFS_BINARY
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
@@ -52,7 +53,7 @@ out_a=$BFS_TMP/guest-a.out out_b=$BFS_TMP/guest-b.out
 KCLIENT_ROLE=a KCLIENT_OPTS=actimeo=1 KCLIENT_TIMEOUT=1500 \
   "$here/../kclient/run_guest.sh" "$NFS_PORT" "/$bucket" "$here/write_guest.sh" >"$out_a" 2>&1 &
 guest_a=$!
-KCLIENT_ROLE=b KCLIENT_OPTS=actimeo=1 KCLIENT_TIMEOUT=900 \
+KCLIENT_ROLE=b KCLIENT_VERS=4.0 KCLIENT_OPTS=actimeo=1 KCLIENT_TIMEOUT=900 \
   "$here/../kclient/run_guest.sh" "$NFS_PORT" "/$bucket" "$here/write_guest.sh" >"$out_b" 2>&1 &
 guest_b=$!
 BFS_PIDS+=("$guest_a" "$guest_b")
