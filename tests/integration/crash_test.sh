@@ -68,8 +68,12 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="
     keys.update(o["Key"] for o in page.get("Contents", []))
 bad = 0
 n = 0
+import re
 for line in open(acked):
-    _, name, sha = line.split()
+    m = re.search(r"ACKED (w[0-9]+) ([0-9a-f]{64})", line)
+    if not m:
+        continue  # a console line cut by kernel messages
+    name, sha = m.groups()
     n += 1
     key = "work/" + name
     if key not in keys or hashlib.sha256(

@@ -13,7 +13,8 @@ bfs_cleanup() {
   local pid
   for pid in "${BFS_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${BFS_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$BFS_TMP"
+  # BFS_KEEP_TMP=1 keeps the logs and state of a run for a post-mortem.
+  if [[ -n ${BFS_KEEP_TMP:-} ]]; then echo "kept $BFS_TMP" >&2; else rm -rf "$BFS_TMP"; fi
 }
 trap bfs_cleanup EXIT
 
