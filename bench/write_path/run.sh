@@ -7,7 +7,8 @@
 #      the close, then the time until the object is complete in S3.
 # bucketfs and nfs-ganesha are mounted by the Linux kernel NFS client (vers=4.1) in a qemu guest
 # (tests/kclient/run_guest.sh: software emulation, qemu user networking), the FUSE peers on the
-# host: the guest path costs CPU of its own, which the nfs-ganesha row (no S3 at all) measures.
+# host: the guest path costs CPU of its own, which the nfs-ganesha row (no S3 at all) measures
+# (bench/write_path/native.sh measures bucketfs with a native NFS client instead).
 # S3 requests are counted from moto_server's request log. One run each; the machine is shared.
 #
 # Usage: bench/write_path/run.sh [BUILD_DIR | BUCKETFS_BINARY]   (default build/release)
@@ -327,7 +328,10 @@ for s in order:
     s3a = "-" if s == "ganesha" else f"{a[1]:.1f}"
     s3b = "-" if s == "ganesha" else f"{b[1]:.1f}"
     print(f"{names[s]:18} {rate:>8.1f} {s3a:>8} {a[2]:>7} | {mibs:>7.1f} {b[0]:>8.1f} {s3b:>8} {b[2]:>7}")
-print("* nfs-ganesha writes to local disk (no S3): the ceiling of the guest's NFS client path.")
+print("* nfs-ganesha writes to local disk (no S3): the ceiling of the guest's NFS client path. When")
+print("  bucketfs is close to it, the emulated guest is the bottleneck and the ratios to the FUSE")
+print("  peers (native on the host) understate bucketfs: bench/write_path/native.sh drives bucketfs")
+print("  with a native NFS client instead. 'in S3 s' counts from the first write.")
 if "bucketfs" in m:
     print()
     print("ratios bucketfs / peer (> 1: bucketfs faster; 'to S3' compares time until the data is in S3, peer/bucketfs):")
