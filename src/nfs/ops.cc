@@ -28,8 +28,8 @@ Table BuildTable() {
   Put(t, Op::kGetAttr, OpGetAttr, "GETATTR", 0);
   Put(t, Op::kGetFh, OpGetFh, "GETFH", 0);
   Put(t, Op::kLink, OpLink, "LINK", 0);
-  Put(t, Op::kLock, OpLockNotSupp, "LOCK", 0);
-  Put(t, Op::kLockT, OpLockNotSupp, "LOCKT", 0);
+  Put(t, Op::kLock, OpLock, "LOCK", 0);
+  Put(t, Op::kLockT, OpLockT, "LOCKT", 0);
   Put(t, Op::kLockU, OpLockU, "LOCKU", 0);
   Put(t, Op::kLookup, OpLookup, "LOOKUP", 0);
   Put(t, Op::kLookupP, OpLookupP, "LOOKUPP", 0);

@@ -65,11 +65,13 @@ BFS_NFS_OP(OpCopy);
 BFS_NFS_OP(OpSeek);
 BFS_NFS_OP(OpAllocate);
 BFS_NFS_OP(OpDeallocate);
-// ops_misc.cc: ops refused or accepted trivially
-BFS_NFS_OP(OpOpenAttr);
-BFS_NFS_OP(OpLockNotSupp);  // LOCK, LOCKT
+// ops_lock.cc
+BFS_NFS_OP(OpLock);
+BFS_NFS_OP(OpLockT);
 BFS_NFS_OP(OpLockU);
 BFS_NFS_OP(OpReleaseLockOwner);
+// ops_misc.cc: ops refused or accepted trivially
+BFS_NFS_OP(OpOpenAttr);
 BFS_NFS_OP(OpNotSupp);  // pNFS, directory delegations, SSV, 4.2 ops
 
 #undef BFS_NFS_OP

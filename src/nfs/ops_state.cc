@@ -146,6 +146,37 @@ Stat StateFreeStateId(OpContext& ctx, const StateId& stateid) {
   return State(ctx).FreeStateId(SessionClient(ctx), stateid);
 }
 
+Stat StateLock(OpContext& ctx, const LockArgs& args, const Object& file, StateId* out,
+               LockDenied* denied) {
+  LockArgs a = args;
+  Stat s = ResolveStateId(ctx, args.new_lock_owner ? args.open_stateid : args.lock_stateid,
+                          args.new_lock_owner ? &a.open_stateid : &a.lock_stateid);
+  if (s != Stat::kOk) return s;
+  s = State(ctx).Lock(ctx.minor_version, SessionClient(ctx), a, file.fh, out, denied);
+  if (s == Stat::kOk) ctx.current_stateid = *out;
+  return s;
+}
+
+Stat StateLockTest(OpContext& ctx, LockKind kind, uint64_t offset, uint64_t length,
+                   uint64_t clientid, const Bytes& owner, const Object& file, LockDenied* denied) {
+  if (ctx.minor_version >= 1) clientid = SessionClient(ctx);  // RFC 8881 §18.11.3
+  return State(ctx).LockTest(ctx.minor_version, clientid, kind, offset, length, owner, file.fh,
+                             denied);
+}
+
+Stat StateLockU(OpContext& ctx, uint32_t seqid, const StateId& stateid, uint64_t offset,
+                uint64_t length, const Object& file, StateId* out) {
+  StateId id;
+  if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
+  Stat s = State(ctx).LockU(ctx.minor_version, seqid, id, offset, length, file.fh, out);
+  if (s == Stat::kOk) ctx.current_stateid = *out;
+  return s;
+}
+
+Stat StateReleaseLockOwner(OpContext& ctx, uint64_t clientid, const Bytes& owner) {
+  return State(ctx).ReleaseLockOwner(clientid, owner);
+}
+
 void ReapExpiredState(NfsServer& server) { server.state().ReapExpired(); }
 
 void StateConnectionClosed(NfsServer& server, uint64_t connection_id) {

@@ -9,6 +9,7 @@
 #include "nfs/compound.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_xdr.h"
+#include "nfs/state.h"
 
 namespace bucketfs::nfs {
 
@@ -72,6 +73,16 @@ Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId*
                 bool* last_open);
 Stat StateTestStateId(OpContext& ctx, const StateId& stateid);
 Stat StateFreeStateId(OpContext& ctx, const StateId& stateid);
+
+// Byte-range locks (ops_lock.cc). The 4.1 session's client stands in for the lock-owner's
+// clientid; the current stateid (4.1) is resolved and, after LOCK and LOCKU, updated.
+Stat StateLock(OpContext& ctx, const LockArgs& args, const Object& file, StateId* out,
+               LockDenied* denied);
+Stat StateLockTest(OpContext& ctx, LockKind kind, uint64_t offset, uint64_t length,
+                   uint64_t clientid, const Bytes& owner, const Object& file, LockDenied* denied);
+Stat StateLockU(OpContext& ctx, uint32_t seqid, const StateId& stateid, uint64_t offset,
+                uint64_t length, const Object& file, StateId* out);
+Stat StateReleaseLockOwner(OpContext& ctx, uint64_t clientid, const Bytes& owner);
 
 // Lease reaper tick: expire clients whose lease ran out (RFC 7530 §9.6, RFC 8881 §8.3).
 void ReapExpiredState(NfsServer& server);

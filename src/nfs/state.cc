@@ -108,6 +108,16 @@ void StateManager::RemoveClient(uint64_t clientid) {
   std::erase_if(sessions_, [&](const auto& kv) { return kv.second->clientid == clientid; });
   std::erase_if(opens_, [&](const auto& kv) { return kv.second.clientid == clientid; });
   std::erase_if(owners_, [&](const auto& kv) { return kv.first.first == clientid; });
+  // Its locks go with it, which unblocks every client waiting for them (RFC 8881 §8.3).
+  std::erase_if(locks_, [&](const auto& kv) { return kv.second.clientid == clientid; });
+  for (auto it = lock_owners_.begin(); it != lock_owners_.end();) {
+    if (it->first.first != clientid) {
+      ++it;
+      continue;
+    }
+    lock_table_.RemoveOwner(it->second.id);
+    it = lock_owners_.erase(it);
+  }
   clients_.erase(clientid);
 }
 
@@ -494,6 +504,10 @@ Stat StateManager::Close(uint32_t minor, const StateId& id, uint32_t seqid, cons
   ++out->seqid;
   OtherKey k;
   std::memcpy(k.data(), id.other, k.size());
+  // A server may free the open's byte-range locks at CLOSE instead of answering LOCKS_HELD
+  // (RFC 8881 §18.2.4); clients unlock first anyway, and nothing is left behind for one that
+  // did not.
+  DropLocksOfOpen(k);
   opens_.erase(k);
   if (last_open) {
     *last_open = std::none_of(opens_.begin(), opens_.end(),
@@ -505,16 +519,32 @@ Stat StateManager::Close(uint32_t minor, const StateId& id, uint32_t seqid, cons
 Stat StateManager::TestStateId(uint64_t clientid, const StateId& id) {
   std::lock_guard lock(mu_);
   OpenState* o = nullptr;
-  if (Stat s = FindOpen(1, id, &o); s != Stat::kOk) return s;
-  return o->clientid == clientid ? Stat::kOk : Stat::kBadStateId;
+  Stat s = FindOpen(1, id, &o);
+  if (s == Stat::kOk) return o->clientid == clientid ? Stat::kOk : Stat::kBadStateId;
+  if (s != Stat::kBadStateId) return s;
+  LockState* l = nullptr;
+  if ((s = FindLock(1, id, &l)) != Stat::kOk) return s;
+  return l->clientid == clientid ? Stat::kOk : Stat::kBadStateId;
 }
 
+// RFC 8881 §18.38.4: an open stateid is freed by CLOSE (LOCKS_HELD); a lock stateid once it
+// holds no lock.
 Stat StateManager::FreeStateId(uint64_t clientid, const StateId& id) {
   std::lock_guard lock(mu_);
   OpenState* o = nullptr;
-  if (Stat s = FindOpen(1, id, &o); s != Stat::kOk) return s;
-  if (o->clientid != clientid) return Stat::kBadStateId;
-  return Stat::kLocksHeld;  // an open stateid is freed by CLOSE (RFC 8881 §18.38.4)
+  Stat s = FindOpen(1, id, &o);
+  if (s == Stat::kOk) return o->clientid == clientid ? Stat::kLocksHeld : Stat::kBadStateId;
+  if (s != Stat::kBadStateId) return s;
+  LockState* l = nullptr;
+  if ((s = FindLock(1, id, &l)) != Stat::kOk) return s;
+  if (l->clientid != clientid) return Stat::kBadStateId;
+  if (lock_table_.Holds(LockFile{l->file.export_id, l->file.ino}, l->owner_id)) {
+    return Stat::kLocksHeld;
+  }
+  OtherKey k;
+  std::memcpy(k.data(), id.other, k.size());
+  DropLockState(k);
+  return Stat::kOk;
 }
 
 Stat StateManager::CheckIo(uint32_t minor, const StateId& id, const FileHandle& file, bool write) {
@@ -522,7 +552,8 @@ Stat StateManager::CheckIo(uint32_t minor, const StateId& id, const FileHandle& 
   if (IsReadBypassStateId(id)) return write ? Stat::kBadStateId : Stat::kOk;
   std::lock_guard lock(mu_);
   OpenState* o = nullptr;
-  if (Stat s = FindOpen(minor, id, &o); s != Stat::kOk) return s;
+  // Clients that hold locks on a file do their I/O with the lock stateid (RFC 8881 §8.2.2).
+  if (Stat s = FindIoOpen(minor, id, &o); s != Stat::kOk) return s;
   if (!(o->file == file)) return Stat::kBadStateId;
   if (write && (o->access & kShareAccessWrite) == 0) return Stat::kOpenMode;
   if (Client* c = FindClient(o->clientid)) c->renewed = Now();

@@ -25,6 +25,7 @@
 #include "base/bytes.h"
 #include "nfs/compound.h"
 #include "nfs/filehandle.h"
+#include "nfs/lock_table.h"
 #include "nfs/nfs4_const.h"
 #include "nfs/ops_xdr.h"
 #include "rpc/program.h"
@@ -56,6 +57,33 @@ class Session {
   ChannelAttrs back;
   std::vector<Slot> slots;
   std::set<uint64_t> connections;
+};
+
+// LOCK4args (RFC 7530 §16.10.1, RFC 8881 §18.10.1), decoded (ops_lock.cc).
+struct LockArgs {
+  LockKind kind = LockKind::kRead;
+  bool blocking = false;  // READW_LT / WRITEW_LT
+  bool reclaim = false;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool new_lock_owner = false;
+  // new_lock_owner: open_to_lock_owner4.
+  uint32_t open_seqid = 0;
+  StateId open_stateid;
+  uint64_t owner_clientid = 0;  // lock_owner4.clientid (4.0; 4.1 uses the session's client)
+  Bytes owner;
+  // !new_lock_owner: exist_lock_owner4.
+  StateId lock_stateid;
+  uint32_t lock_seqid = 0;  // both arms
+};
+
+// LOCK4denied (RFC 7530 §16.10.1): the conflicting lock.
+struct LockDenied {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  LockKind kind = LockKind::kRead;
+  uint64_t clientid = 0;
+  Bytes owner;
 };
 
 // Special stateids (RFC 8881 §8.2.3).
@@ -132,6 +160,19 @@ class StateManager {
   // Validates a stateid for READ (write=false) or WRITE on `file` (RFC 8881 §8.2.2).
   Stat CheckIo(uint32_t minor, const StateId& id, const FileHandle& file, bool write);
 
+  // --- Byte-range locks (RFC 7530 §9, §16.10-§16.12, §16.37; RFC 8881 §9, §18.10-§18.12) ---
+  // LOCK: `clientid` is the 4.1 session's client (ignored for 4.0, which names it in the
+  // lock-owner). On NFS4ERR_DENIED fills *denied.
+  Stat Lock(uint32_t minor, uint64_t clientid, const LockArgs& args, const FileHandle& file,
+            StateId* out, LockDenied* denied);
+  // LOCKT: tests without creating any state.
+  Stat LockTest(uint32_t minor, uint64_t clientid, LockKind kind, uint64_t offset, uint64_t length,
+                const Bytes& owner, const FileHandle& file, LockDenied* denied);
+  Stat LockU(uint32_t minor, uint32_t seqid, const StateId& id, uint64_t offset, uint64_t length,
+             const FileHandle& file, StateId* out);
+  Stat ReleaseLockOwner(uint64_t clientid, const Bytes& owner);  // RFC 7530 §16.37
+  std::size_t lock_count() const;
+
   // Drops clients whose lease ran out, with their sessions and opens (RFC 8881 §8.3).
   // Returns how many clients were dropped.
   std::size_t ReapExpired();
@@ -173,6 +214,19 @@ class StateManager {
   };
   using OwnerKey = std::pair<uint64_t, Bytes>;
   using OtherKey = std::array<uint8_t, kNfs4OtherSize>;
+  struct LockOwner {
+    uint64_t id = 0;     // the owner's id in lock_table_
+    uint32_t seqid = 0;  // 4.0 lock-owner sequencing
+  };
+  // One lock stateid: a lock-owner's locks on one file, derived from one open (RFC 8881 §8.2.4).
+  struct LockState {
+    StateId stateid;
+    uint64_t clientid = 0;
+    OwnerKey owner;  // the lock-owner
+    uint64_t owner_id = 0;
+    FileHandle file;
+    OtherKey open{};  // the open stateid it came from
+  };
 
   uint64_t NewClientId();
   StateId NewStateId();
@@ -182,6 +236,18 @@ class StateManager {
                          uint32_t minor);
   void RemoveClient(uint64_t clientid);
   Stat FindOpen(uint32_t minor, const StateId& id, OpenState** open);
+  // A lock stateid (as FindOpen for opens); *lock stays null when `id` names no lock state.
+  Stat FindLock(uint32_t minor, const StateId& id, LockState** lock);
+  // The open an I/O stateid stands for: an open stateid or a lock stateid's open.
+  Stat FindIoOpen(uint32_t minor, const StateId& id, OpenState** open);
+  Stat LockNewOwner(uint32_t minor, uint64_t clientid, const LockArgs& args, const FileHandle& file,
+                    LockState** lock);
+  Stat LockExistingOwner(uint32_t minor, const LockArgs& args, const FileHandle& file,
+                         LockState** lock);
+  void FillDenied(const LockConflict& c, LockDenied* denied) const;
+  void DropLockState(const OtherKey& key);
+  // Lock stateids derived from `open` go with it (CLOSE, lease expiry), and their locks too.
+  void DropLocksOfOpen(const OtherKey& open);
   Stat CheckOwnerSeqid(uint32_t minor, const OpenState& open, uint32_t seqid);
   bool ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) const;
   ChannelAttrs Clamp(const ChannelAttrs& asked, bool fore) const;
@@ -199,6 +265,9 @@ class StateManager {
   std::map<SessionId, std::shared_ptr<Session>> sessions_;
   std::map<OwnerKey, OpenOwner> owners_;
   std::map<OtherKey, OpenState> opens_;
+  std::map<OwnerKey, LockOwner> lock_owners_;
+  std::map<OtherKey, LockState> locks_;
+  LockTable lock_table_;
 };
 
 }  // namespace bucketfs::nfs
