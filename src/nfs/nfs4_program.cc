@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 
+#include "base/log.h"
 #include "base/metrics.h"
 #include "nfs/attrs.h"
 #include "nfs/compound.h"
@@ -177,6 +178,8 @@ Awaitable<rpc::AcceptStat> Nfs4Program::Call(const rpc::CallContext& call, ByteV
     }
     results.PatchU32(op_status_pos, static_cast<uint32_t>(s));
     if (s != Stat::kOk) {
+      BFS_LOG_DEBUG("nfs4.{} {} (op {} of {}) failed: {}", minor, info ? info->name : "?", i + 1,
+                    count, static_cast<uint32_t>(s));
       status = s;
       break;
     }

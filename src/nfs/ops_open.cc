@@ -129,12 +129,8 @@ void WriteDelegation(const OpContext& ctx, uint32_t share_access, xdr::Encoder& 
   }
 }
 
-}  // namespace
-
-// OPEN: RFC 7530 §16.16, RFC 8881 §18.16.
-Awaitable<Stat> OpOpen(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
-  OpenArgs a;
-  if (!DecodeOpenArgs(args, &a)) co_return Stat::kBadXdr;
+// OPEN after decoding (OpOpen).
+Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res) {
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
   const uint32_t access = a.share_access & kShareAccessMask;
   if (access == 0 || (a.share_deny & ~kShareDenyMask) != 0) co_return Stat::kInval;
@@ -227,6 +223,21 @@ Awaitable<Stat> OpOpen(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   ctx.current_fh = file.fh;
   ctx.current_stateid = stateid;
   co_return Stat::kOk;
+}
+
+}  // namespace
+
+// OPEN: RFC 7530 §16.16, RFC 8881 §18.16.
+Awaitable<Stat> OpOpen(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
+  OpenArgs a;
+  if (!DecodeOpenArgs(args, &a)) co_return Stat::kBadXdr;
+  Stat s = co_await OpenDecoded(ctx, a, res);
+  // 4.0: an OPEN that failed for any reason but a bad stateid, seqid or the like still used up
+  // its open-owner seqid (RFC 7530 §9.1.7), as the client counts it; NOENT is the common case.
+  if (s != Stat::kOk && ctx.minor_version == 0 && IsSeqidMutating(s)) {
+    StateAdvanceOpenSeqid(ctx, a);
+  }
+  co_return s;
 }
 
 // OPEN_CONFIRM: RFC 7530 §16.18.

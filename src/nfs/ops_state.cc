@@ -117,6 +117,26 @@ Stat StateCheckOpen(OpContext& ctx, const OpenArgs& args, const Object* file) {
   return State(ctx).CheckOpen(ctx.minor_version, clientid, args, file ? &file->fh : nullptr);
 }
 
+void StateAdvanceOpenSeqid(OpContext& ctx, const OpenArgs& args) {
+  State(ctx).AdvanceOpenSeqid(args.clientid, args.owner, args.seqid);
+}
+
+bool IsSeqidMutating(Stat s) {
+  switch (s) {
+    case Stat::kStaleClientId:
+    case Stat::kStaleStateId:
+    case Stat::kBadStateId:
+    case Stat::kBadSeqId:
+    case Stat::kBadXdr:
+    case Stat::kResource:
+    case Stat::kNoFileHandle:
+    case Stat::kMoved:
+      return false;
+    default:
+      return true;
+  }
+}
+
 Stat StateOpenConfirm(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out) {
   return State(ctx).OpenConfirm(stateid, seqid, *ctx.current_fh, out);
 }

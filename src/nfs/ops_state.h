@@ -65,6 +65,12 @@ Stat StateOpen(OpContext& ctx, const OpenArgs& args, const Object& file, StateId
                bool* confirm);
 // StateManager::CheckOpen: what OPEN checks before it creates or truncates (`file` may be null).
 Stat StateCheckOpen(OpContext& ctx, const OpenArgs& args, const Object* file);
+// 4.0: advances the open-owner's seqid for an OPEN that failed past the seqid checks.
+void StateAdvanceOpenSeqid(OpContext& ctx, const OpenArgs& args);
+// Whether an error still advances a 4.0 owner's seqid: every status but the ones RFC 7530 §9.1.7
+// lists (STALE_CLIENTID, STALE_STATEID, BAD_STATEID, BAD_SEQID, BADXDR, RESOURCE, NOFILEHANDLE,
+// MOVED).
+bool IsSeqidMutating(Stat s);
 Stat StateOpenConfirm(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out);
 Stat StateOpenDowngrade(OpContext& ctx, const StateId& stateid, uint32_t seqid,
                         uint32_t share_access, uint32_t share_deny, StateId* out);

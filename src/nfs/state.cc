@@ -445,6 +445,14 @@ Stat StateManager::CheckOpen(uint32_t minor, uint64_t clientid, const OpenArgs& 
   return Stat::kOk;
 }
 
+void StateManager::AdvanceOpenSeqid(uint64_t clientid, const Bytes& owner, uint32_t seqid) {
+  std::lock_guard lock(mu_);
+  auto it = owners_.find({clientid, owner});
+  if (it != owners_.end() && it->second.confirmed && seqid == it->second.seqid + 1) {
+    it->second.seqid = seqid;
+  }
+}
+
 Stat StateManager::FindOpen(uint32_t minor, const StateId& id, OpenState** open) {
   if (LoadU32(id.other) != epoch_) return Stat::kStaleStateId;
   OtherKey k;
@@ -529,8 +537,11 @@ Stat StateManager::TestStateId(uint64_t clientid, const StateId& id) {
 
 // RFC 8881 §18.38.4: an open stateid is freed by CLOSE (LOCKS_HELD); a lock stateid once it
 // holds no lock.
-Stat StateManager::FreeStateId(uint64_t clientid, const StateId& id) {
+Stat StateManager::FreeStateId(uint64_t clientid, const StateId& any_seqid) {
   std::lock_guard lock(mu_);
+  // The stateid is named by its "other" field alone: seqid 0 is "any generation" in 4.1.
+  StateId id = any_seqid;
+  id.seqid = 0;
   OpenState* o = nullptr;
   Stat s = FindOpen(1, id, &o);
   if (s == Stat::kOk) return o->clientid == clientid ? Stat::kLocksHeld : Stat::kBadStateId;

@@ -149,6 +149,9 @@ class StateManager {
   // and, when `file` is given, share reservations of other owners. Changes nothing; Open()
   // checks again.
   Stat CheckOpen(uint32_t minor, uint64_t clientid, const OpenArgs& args, const FileHandle* file);
+  // 4.0: an OPEN by a confirmed open-owner that failed after its seqid was due still counts
+  // (RFC 7530 §9.1.7): takes `seqid` as the owner's last when it is the next one.
+  void AdvanceOpenSeqid(uint64_t clientid, const Bytes& owner, uint32_t seqid);
   Stat OpenConfirm(const StateId& id, uint32_t seqid, const FileHandle& file, StateId* out);
   Stat OpenDowngrade(uint32_t minor, const StateId& id, uint32_t seqid, uint32_t access,
                      uint32_t deny, const FileHandle& file, StateId* out);
