@@ -176,6 +176,12 @@ class MetaStore {
   virtual Status CompleteJournal(int64_t id) = 0;
   // The highest journal id ever used (0 when none): new ids must be above it.
   virtual Result<int64_t> MaxJournalId() = 0;
+
+  // NFSv4 client records: the owner ids (client_owner4 / nfs_client_id4 `id`) of clients that
+  // held state, so that after a restart exactly those may reclaim it (RFC 8881 §8.4.2.1).
+  virtual Result<std::vector<std::string>> ClientRecords() = 0;
+  virtual Status PutClientRecord(const std::string& owner) = 0;
+  virtual Status DeleteClientRecord(const std::string& owner) = 0;
 };
 
 }  // namespace bucketfs::meta

@@ -88,6 +88,13 @@ constexpr const char* kMigrations[] = {
     ALTER TABLE inodes ADD COLUMN local INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE inodes ADD COLUMN links BLOB NOT NULL DEFAULT '';
     )sql",
+    // 3 → 4: NFSv4 client records (who may reclaim state after a restart).
+    R"sql(
+    CREATE TABLE nfs_clients (
+      owner BLOB PRIMARY KEY,
+      recorded_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    )sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == kSchemaVersion);
@@ -654,6 +661,31 @@ Status SqliteMetaStore::CompleteJournal(int64_t id) {
   std::lock_guard lock(mu_);
   Stmt s(db_, "DELETE FROM journal WHERE id = ?1");
   return s.Bind(1, id).Run();
+}
+
+Result<std::vector<std::string>> SqliteMetaStore::ClientRecords() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT owner FROM nfs_clients ORDER BY owner");
+  BFS_RETURN_IF_ERROR(s.Prepared());
+  std::vector<std::string> owners;
+  for (;;) {
+    BFS_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    owners.push_back(s.Str(0));
+  }
+  return owners;
+}
+
+Status SqliteMetaStore::PutClientRecord(const std::string& owner) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT OR REPLACE INTO nfs_clients (owner, recorded_at_ms) VALUES (?1, ?2)");
+  return s.BindBlob(1, owner).Bind(2, WallMs()).Run();
+}
+
+Status SqliteMetaStore::DeleteClientRecord(const std::string& owner) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM nfs_clients WHERE owner = ?1");
+  return s.BindBlob(1, owner).Run();
 }
 
 }  // namespace bucketfs::meta

@@ -26,7 +26,7 @@ struct sqlite3;
 
 namespace bucketfs::meta {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 class SqliteMetaStore : public MetaStore {
  public:
@@ -46,6 +46,9 @@ class SqliteMetaStore : public MetaStore {
   Result<std::vector<JournalEntry>> PendingJournal(std::size_t limit) override;
   Status CompleteJournal(int64_t id) override;
   Result<int64_t> MaxJournalId() override;
+  Result<std::vector<std::string>> ClientRecords() override;
+  Status PutClientRecord(const std::string& owner) override;
+  Status DeleteClientRecord(const std::string& owner) override;
 
   // True when Open() found a damaged file and started over.
   bool rebuilt() const { return rebuilt_; }

@@ -179,7 +179,7 @@ TEST_F(SqliteMetaStoreTest, SchemaOneIsMigratedKeepingTheNamespace) {
       sqlite3_exec(
           db,
           "ALTER TABLE exports DROP COLUMN created_at_ms; ALTER TABLE inodes DROP COLUMN local; "
-          "ALTER TABLE inodes DROP COLUMN links; "
+          "ALTER TABLE inodes DROP COLUMN links; DROP TABLE nfs_clients; "
           "PRAGMA user_version=1",
           nullptr, nullptr, nullptr),
       SQLITE_OK)
@@ -339,6 +339,26 @@ TEST_F(SqliteMetaStoreTest, AsyncStoreCommitsInOrderAndFlushes) {
     EXPECT_EQ((*row)->size, 99u);  // the last submitted wins: order kept
     EXPECT_EQ(async.commit_failures(), 0u);
   }
+}
+
+TEST_F(SqliteMetaStoreTest, ClientRecordsSurviveReopen) {
+  {
+    auto store = OpenOrDie();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->PutClientRecord(std::string("linux-a\0x", 9)).ok());
+    ASSERT_TRUE(store->PutClientRecord("linux-b").ok());
+    ASSERT_TRUE(store->PutClientRecord("linux-b").ok());  // idempotent
+    ASSERT_TRUE(store->DeleteClientRecord("gone").ok());  // deleting nothing is fine
+  }
+  auto store = OpenOrDie();
+  ASSERT_TRUE(store);
+  auto records = store->ClientRecords();
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ(*records, (std::vector<std::string>{std::string("linux-a\0x", 9), "linux-b"}));
+  ASSERT_TRUE(store->DeleteClientRecord("linux-b").ok());
+  records = store->ClientRecords();
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ(records->size(), 1u);
 }
 
 }  // namespace

@@ -20,7 +20,11 @@ NfsServer::NfsServer(asio::any_io_executor ex, vfs::ExportTable& exports, NfsOpt
                       .max_response_size_cached = 64 * 1024,
                       .max_operations = options_.max_ops,
                       .max_slots = 64})),
-      program_(std::make_shared<Nfs4Program>(*this)) {}
+      program_(std::make_shared<Nfs4Program>(*this)) {
+  const uint32_t grace = options_.grace_seconds ? options_.grace_seconds : options_.lease_seconds;
+  state_->BeginGrace(options_.previous_clients, std::chrono::seconds(grace));
+  options_.previous_clients.clear();
+}
 
 NfsServer::~NfsServer() { Stop(); }
 

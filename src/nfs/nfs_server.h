@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "base/async.h"
 #include "nfs/attrs.h"
@@ -28,12 +29,18 @@
 
 namespace bucketfs::nfs {
 
-class StateManager;  // state.h
-class Nfs4Program;   // nfs4_program.h
+class ClientRecords;  // client_records.h
+class StateManager;   // state.h
+class Nfs4Program;    // nfs4_program.h
 
 struct NfsOptions {
   uint32_t lease_seconds = 90;
-  uint32_t grace_seconds = 0;    // no reclaimable state yet: no grace period
+  // Restart recovery: where client records are kept (null: nowhere, no reclaim after a restart),
+  // the owners the previous instance recorded, and the grace period in which they may reclaim
+  // (0: one lease period).
+  std::shared_ptr<ClientRecords> client_records;
+  std::vector<Bytes> previous_clients;
+  uint32_t grace_seconds = 0;
   uint32_t max_read = 1 << 20;   // maxread attribute and READ clamp
   uint32_t max_write = 1 << 20;  // maxwrite attribute
   uint32_t max_ops = 128;        // hard bound on operations per COMPOUND
@@ -58,6 +65,8 @@ class NfsServer {
   vfs::ExportTable& exports() { return exports_; }
   const PseudoFs& pseudo() const { return pseudo_; }
   StateManager& state() { return *state_; }
+  const std::shared_ptr<ClientRecords>& client_records() const { return options_.client_records; }
+  const asio::any_io_executor& executor() const { return ex_; }
   const NfsOptions& options() const { return options_; }
 
  private:

@@ -31,7 +31,9 @@ Awaitable<Stat> OpSetClientIdConfirm(OpContext& ctx, xdr::Decoder& args, xdr::En
   uint64_t clientid = 0;
   Verifier confirm{};
   if (!args.ReadU64(&clientid) || !ReadVerifier(args, &confirm)) co_return Stat::kBadXdr;
-  co_return StateSetClientIdConfirm(ctx, clientid, confirm);
+  Stat s = StateSetClientIdConfirm(ctx, clientid, confirm);
+  if (s == Stat::kOk) co_await PersistClientRecord(ctx, clientid);
+  co_return s;
 }
 
 // RENEW: RFC 7530 §16.28.

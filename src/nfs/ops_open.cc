@@ -14,7 +14,8 @@ Awaitable<Stat> OpenTarget(OpContext& ctx, const OpenArgs& a, Object* file) {
   Object cur;
   Stat s = co_await ResolveCurrent(ctx, &cur);
   if (s != Stat::kOk) co_return s;
-  if (a.claim == ClaimType::kFh) {
+  // CLAIM_FH (4.1) and CLAIM_PREVIOUS (a reclaim after a restart) name the file itself.
+  if (a.claim == ClaimType::kFh || a.claim == ClaimType::kPrevious) {
     *file = cur;
     co_return Stat::kOk;
   }
@@ -147,7 +148,11 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
       if (a.create) co_return Stat::kInval;  // CLAIM_FH opens an existing file
       break;
     case ClaimType::kPrevious:
-      co_return Stat::kNoGrace;  // no reclaimable state yet
+      // Reclaim of an open held before the gateway restarted (RFC 7530 §9.6.2, RFC 8881
+      // §8.4.2.1): allowed during the grace period to clients the previous instance recorded
+      // (StateManager::Open). No delegation was ever granted, so none is reclaimed.
+      if (a.create) co_return Stat::kInval;
+      break;
     default:
       co_return Stat::kNotSupp;  // delegation claims: we never grant delegations
   }

@@ -60,6 +60,7 @@ Awaitable<Stat> OpCreateSession(OpContext& ctx, xdr::Decoder& args, xdr::Encoder
   CreateSessionResult r;
   Stat s = StateCreateSession(ctx, a, &r);
   if (s != Stat::kOk) co_return s;
+  co_await PersistClientRecord(ctx, a.clientid);
   WriteSessionId(res, r.sessionid);
   res.WriteU32(r.sequenceid);
   res.WriteU32(r.flags);

@@ -3,6 +3,11 @@
 // current stateid) and calls the state machine.
 #include "nfs/ops_state.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "base/log.h"
+#include "nfs/client_records.h"
 #include "nfs/nfs_server.h"
 #include "nfs/state.h"
 
@@ -197,7 +202,34 @@ Stat StateReleaseLockOwner(OpContext& ctx, uint64_t clientid, const Bytes& owner
   return State(ctx).ReleaseLockOwner(clientid, owner);
 }
 
-void ReapExpiredState(NfsServer& server) { server.state().ReapExpired(); }
+Awaitable<void> PersistClientRecord(OpContext& ctx, uint64_t clientid) {
+  std::shared_ptr<ClientRecords> records = ctx.server->client_records();
+  if (!records) co_return;
+  std::optional<Bytes> owner = State(ctx).TakeOwnerToRecord(clientid);
+  if (!owner) co_return;
+  Status st = co_await records->Add(*owner);
+  if (!st.ok()) {
+    State(ctx).RecordFailed(*owner);
+    BFS_LOG_WARN("could not record NFS client {:x} (it cannot reclaim after a restart): {}",
+                 clientid, st.ToString());
+  }
+}
+
+void ReapExpiredState(NfsServer& server) {
+  server.state().ReapExpired();
+  std::vector<Bytes> gone = server.state().TakeOwnersToUnrecord();
+  std::shared_ptr<ClientRecords> records = server.client_records();
+  if (gone.empty() || !records) return;
+  asio::co_spawn(
+      server.executor(),
+      [records, gone = std::move(gone)]() -> Awaitable<void> {
+        for (const Bytes& owner : gone) {
+          Status st = co_await records->Remove(owner);
+          if (!st.ok()) BFS_LOG_WARN("could not remove an NFS client record: {}", st.ToString());
+        }
+      },
+      asio::detached);
+}
 
 void StateConnectionClosed(NfsServer& server, uint64_t connection_id) {
   server.state().ConnectionClosed(connection_id);

@@ -90,7 +90,12 @@ Stat StateLockU(OpContext& ctx, uint32_t seqid, const StateId& stateid, uint64_t
                 uint64_t length, const Object& file, StateId* out);
 Stat StateReleaseLockOwner(OpContext& ctx, uint64_t clientid, const Bytes& owner);
 
-// Lease reaper tick: expire clients whose lease ran out (RFC 7530 §9.6, RFC 8881 §8.3).
+// After a client is confirmed (SETCLIENTID_CONFIRM, CREATE_SESSION): persists its record, once,
+// so that it may reclaim after a restart. A failure is logged (the client then cannot reclaim).
+Awaitable<void> PersistClientRecord(OpContext& ctx, uint64_t clientid);
+
+// Lease reaper tick: expire clients whose lease ran out (RFC 7530 §9.6, RFC 8881 §8.3), and
+// remove the records of clients that are gone.
 void ReapExpiredState(NfsServer& server);
 // A connection closed: drop its session bindings.
 void StateConnectionClosed(NfsServer& server, uint64_t connection_id);

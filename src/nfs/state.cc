@@ -271,7 +271,9 @@ Stat StateManager::DestroyClientId(uint64_t clientid) {
   for (const auto& [id, s] : sessions_) {
     if (s->clientid == clientid) return Stat::kClientIdBusy;
   }
+  const Bytes owner = FindClient(clientid)->owner;
   RemoveClient(clientid);
+  Unrecord(owner);
   return Stat::kOk;
 }
 
@@ -289,6 +291,7 @@ Stat StateManager::ReclaimComplete(uint64_t clientid) {
   if (!c) return Stat::kStaleClientId;
   if (c->reclaim_complete) return Stat::kCompleteAlready;
   c->reclaim_complete = true;
+  reclaim_pending_.erase(c->owner);  // the grace period ends once no previous client is pending
   return Stat::kOk;
 }
 
@@ -393,6 +396,12 @@ Stat StateManager::Open(uint32_t minor, uint64_t clientid, const OpenArgs& args,
   } else {
     owners_.try_emplace(key, OpenOwner{0, true});
   }
+  // Grace (RFC 8881 §8.4.2.1): only reclaims then, and reclaims only then, by previous clients.
+  if (args.claim == ClaimType::kPrevious) {
+    if (Stat st = ReclaimAllowed(*c); st != Stat::kOk) return st;
+  } else if (InGraceLocked()) {
+    return Stat::kGrace;
+  }
   const uint32_t access = args.share_access & kShareAccessMask;
   const uint32_t deny = args.share_deny & kShareDenyMask;
   OpenState probe;
@@ -431,6 +440,11 @@ Stat StateManager::CheckOpen(uint32_t minor, uint64_t clientid, const OpenArgs& 
     if (it != owners_.end() && it->second.confirmed && args.seqid != it->second.seqid + 1) {
       return Stat::kBadSeqId;
     }
+  }
+  if (args.claim == ClaimType::kPrevious) {
+    if (Stat st = ReclaimAllowed(*c); st != Stat::kOk) return st;
+  } else if (InGraceLocked()) {
+    return Stat::kGrace;
   }
   if (file) {
     OpenState probe;
@@ -578,7 +592,12 @@ std::size_t StateManager::ReapExpired() {
   for (const auto& [id, c] : clients_) {
     if (now - c.renewed > lease_) expired.push_back(id);
   }
-  for (uint64_t id : expired) RemoveClient(id);
+  for (uint64_t id : expired) {
+    const Bytes owner = clients_[id].owner;
+    RemoveClient(id);
+    Unrecord(owner);
+  }
+  EndGraceIfOver();
   return expired.size();
 }
 

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -176,6 +177,21 @@ class StateManager {
   Stat ReleaseLockOwner(uint64_t clientid, const Bytes& owner);  // RFC 7530 §16.37
   std::size_t lock_count() const;
 
+  // --- Restart recovery (RFC 7530 §9.6.2, RFC 8881 §8.4.2) ---
+  // Starts a grace period of `duration` in which the clients whose owners are in `owners` (the
+  // records the previous instance persisted) may reclaim opens (CLAIM_PREVIOUS) and locks
+  // (reclaim); other OPENs and LOCKs get NFS4ERR_GRACE. Without owners there is no grace. The
+  // grace period ends early once every such 4.1 client has sent RECLAIM_COMPLETE.
+  void BeginGrace(const std::vector<Bytes>& owners, std::chrono::seconds duration);
+  bool InGrace() const;
+  // The owner of confirmed client `clientid` when it has no persisted record yet: the caller
+  // persists it (ClientRecords::Add). Marks it recorded; RecordFailed() takes that back.
+  std::optional<Bytes> TakeOwnerToRecord(uint64_t clientid);
+  void RecordFailed(const Bytes& owner);
+  // Owners whose records should go (ClientRecords::Remove): clients whose lease expired or that
+  // were destroyed, and previous clients that did not come back during the grace period.
+  std::vector<Bytes> TakeOwnersToUnrecord();
+
   // Drops clients whose lease ran out, with their sessions and opens (RFC 8881 §8.3).
   // Returns how many clients were dropped.
   std::size_t ReapExpired();
@@ -248,6 +264,14 @@ class StateManager {
   Stat LockExistingOwner(uint32_t minor, const LockArgs& args, const FileHandle& file,
                          LockState** lock);
   void FillDenied(const LockConflict& c, LockDenied* denied) const;
+  bool InGraceLocked() const;
+  // Whether `c` may reclaim now: OK, NO_GRACE (no grace period, or its RECLAIM_COMPLETE came) or
+  // RECLAIM_BAD (it held no state in the previous instance).
+  Stat ReclaimAllowed(const Client& c) const;
+  // After the grace period: previous owners that did not come back lose their records.
+  void EndGraceIfOver();
+  // Queues the record of `owner` for removal unless another client record still uses it.
+  void Unrecord(const Bytes& owner);
   void DropLockState(const OtherKey& key);
   // Lock stateids derived from `open` go with it (CLOSE, lease expiry), and their locks too.
   void DropLocksOfOpen(const OtherKey& open);
@@ -271,6 +295,13 @@ class StateManager {
   std::map<OwnerKey, LockOwner> lock_owners_;
   std::map<OtherKey, LockState> locks_;
   LockTable lock_table_;
+  // Grace period and client records.
+  bool grace_active_ = false;
+  std::chrono::steady_clock::time_point grace_end_{};
+  std::set<Bytes> reclaim_pending_;  // previous owners that have not completed reclaim
+  std::set<Bytes> reclaim_known_;    // every owner of the previous instance
+  std::set<Bytes> recorded_;         // owners persisted (or being persisted)
+  std::vector<Bytes> unrecord_;      // owners whose records are to be removed
 };
 
 }  // namespace bucketfs::nfs

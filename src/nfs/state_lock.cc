@@ -161,7 +161,13 @@ Stat StateManager::Lock(uint32_t minor, uint64_t clientid, const LockArgs& args,
     return st;
   };
   if (Client* c = FindClient(l->clientid)) c->renewed = Now();
-  if (args.reclaim) return fail(Stat::kNoGrace);  // nothing to reclaim outside a grace period
+  if (Client* c = FindClient(l->clientid); c && args.reclaim) {
+    if (Stat st = ReclaimAllowed(*c); st != Stat::kOk) return fail(st);
+  } else if (args.reclaim) {
+    return fail(Stat::kNoGrace);
+  } else if (InGraceLocked()) {
+    return fail(Stat::kGrace);  // RFC 8881 §8.4.2.1: new locks wait for the grace period
+  }
   LockRange range;
   if ((s = ToRange(args.offset, args.length, &range)) != Stat::kOk) return fail(s);
   auto open = opens_.find(l->open);
@@ -170,8 +176,9 @@ Stat StateManager::Lock(uint32_t minor, uint64_t clientid, const LockArgs& args,
   if ((open->second.access & need) == 0) return fail(Stat::kOpenMode);  // RFC 8881 §18.10.4
   const LockFile lf = ToLockFile(file);
   const auto now = Now();
-  if (auto c = lock_table_.Test(lf, l->owner_id, args.kind, range, true, now)) {
-    if (args.blocking) lock_table_.Wait(lf, l->owner_id, args.kind, range, now, now + lease_);
+  if (auto c = lock_table_.Test(lf, l->owner_id, args.kind, range, !args.reclaim, now)) {
+    if (args.blocking && !args.reclaim)
+      lock_table_.Wait(lf, l->owner_id, args.kind, range, now, now + lease_);
     FillDenied(*c, denied);
     return fail(Stat::kDenied);
   }
@@ -189,6 +196,7 @@ Stat StateManager::LockTest(uint32_t minor, uint64_t clientid, LockKind kind, ui
   Client* c = FindClient(clientid);
   if (!c || !c->confirmed) return Stat::kStaleClientId;
   c->renewed = Now();
+  if (InGraceLocked()) return Stat::kGrace;
   LockRange range;
   if (Stat s = ToRange(offset, length, &range); s != Stat::kOk) return s;
   auto it = lock_owners_.find({clientid, owner});

@@ -222,5 +222,69 @@ TEST_F(StateLockTest, FourOneLockStateidsAreTestedAndFreed) {
   EXPECT_EQ(state_.TestStateId(a, out), Stat::kBadStateId);
 }
 
+TEST_F(StateLockTest, GraceAdmitsOnlyReclaimsOfPreviousClients) {
+  state_.BeginGrace({Bytes{'a'}, Bytes{'g', 'o', 'n', 'e'}}, 90s);
+  EXPECT_TRUE(state_.InGrace());
+  const uint64_t a = Client40("a"), b = Client40("b");
+  OpenArgs open;
+  open.seqid = 1;
+  open.share_access = kShareAccessBoth;
+  open.owner = {'o'};
+  StateId sid, confirmed;
+  bool confirm = false;
+  EXPECT_EQ(state_.Open(0, a, open, file_, &sid, &confirm), Stat::kGrace);
+  open.claim = ClaimType::kPrevious;
+  open.seqid = 2;
+  ASSERT_EQ(state_.Open(0, a, open, file_, &sid, &confirm), Stat::kOk);
+  ASSERT_EQ(state_.OpenConfirm(sid, 3, file_, &confirmed), Stat::kOk);
+  EXPECT_EQ(state_.Open(0, b, open, file_, &sid, &confirm), Stat::kReclaimBad);  // not recorded
+  LockArgs lock = NewOwner(a, confirmed, 4, "l", LockKind::kWrite, 0, kToEof);
+  StateId lock_sid;
+  LockDenied denied;
+  EXPECT_EQ(state_.Lock(0, 0, lock, file_, &lock_sid, &denied), Stat::kGrace);
+  lock.open_seqid = 5;
+  lock.reclaim = true;
+  ASSERT_EQ(state_.Lock(0, 0, lock, file_, &lock_sid, &denied), Stat::kOk);
+  EXPECT_EQ(state_.LockTest(0, b, LockKind::kRead, 0, 1, {'x'}, file_, &denied), Stat::kGrace);
+  EXPECT_TRUE(state_.TakeOwnersToUnrecord().empty());
+
+  now_ += 91s;  // the grace period is over: reclaims are refused, new state is granted
+  EXPECT_FALSE(state_.InGrace());
+  open.seqid = 6;  // OPEN_CONFIRM and two LOCKs used 3, 4 and 5
+  EXPECT_EQ(state_.Open(0, a, open, file_, &sid, &confirm), Stat::kNoGrace);
+  EXPECT_EQ(state_.LockTest(0, b, LockKind::kRead, 0, 1, {'x'}, file_, &denied), Stat::kDenied);
+  // "gone" never came back: its record goes; a and b are recorded on their own (not here).
+  EXPECT_EQ(state_.TakeOwnersToUnrecord(), (std::vector<Bytes>{Bytes{'g', 'o', 'n', 'e'}}));
+  EXPECT_EQ(state_.TakeOwnerToRecord(b), (std::optional<Bytes>{Bytes{'b'}}));
+  EXPECT_EQ(state_.TakeOwnerToRecord(b), std::nullopt);  // once
+  EXPECT_EQ(state_.TakeOwnerToRecord(a), std::nullopt);  // recorded by the previous instance
+}
+
+TEST_F(StateLockTest, GraceEndsWhenEveryPreviousClientCompletedReclaim) {
+  state_.BeginGrace({Bytes{'a'}}, 90s);
+  const uint64_t a = Client40("a");
+  EXPECT_TRUE(state_.InGrace());
+  ASSERT_EQ(state_.ReclaimComplete(a), Stat::kOk);
+  EXPECT_FALSE(state_.InGrace());
+  EXPECT_EQ(state_.ReclaimComplete(a), Stat::kCompleteAlready);
+}
+
+TEST_F(StateLockTest, NoRecordsNoGrace) {
+  state_.BeginGrace({}, 90s);
+  EXPECT_FALSE(state_.InGrace());
+  const uint64_t a = Client40("a");
+  const StateId open = Open40(a);
+  StateId lock;
+  LockDenied denied;
+  LockArgs args = NewOwner(a, open, 3, "l", LockKind::kRead, 0, 1);
+  args.reclaim = true;
+  EXPECT_EQ(state_.Lock(0, 0, args, file_, &lock, &denied), Stat::kNoGrace);
+  // An expired client's record is removed.
+  EXPECT_EQ(state_.TakeOwnerToRecord(a), (std::optional<Bytes>{Bytes{'a'}}));
+  now_ += 100s;
+  EXPECT_EQ(state_.ReapExpired(), 1u);
+  EXPECT_EQ(state_.TakeOwnersToUnrecord(), (std::vector<Bytes>{Bytes{'a'}}));
+}
+
 }  // namespace
 }  // namespace bucketfs::nfs

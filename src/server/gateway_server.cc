@@ -18,6 +18,7 @@
 #include "objstore/s3_store.h"
 #include "rpc/server.h"
 #include "server/admin_server.h"
+#include "server/client_records.h"
 #include "server/json.h"
 
 namespace bucketfs::server {
@@ -300,6 +301,18 @@ Status GatewayServer::Start() {
   nfs::NfsOptions nfs_opts;
   nfs_opts.lease_seconds = config_.lease_seconds;
   nfs_opts.handle_key = nfs::HandleKey(state_dir_->handle_key());
+  // Clients recorded by the previous instance may reclaim their opens and locks during a grace
+  // period of one lease (RFC 8881 §8.4.2.1).
+  auto records = std::make_shared<MetaClientRecords>(
+      std::shared_ptr<meta::MetaStore>(meta_, &meta_->store()), blocking_);
+  auto previous = records->Load();
+  if (!previous.ok()) return previous.status().WithContext("loading NFS client records");
+  nfs_opts.previous_clients = std::move(previous).value();
+  nfs_opts.client_records = std::move(records);
+  if (!nfs_opts.previous_clients.empty()) {
+    BFS_LOG_INFO("grace period of {} s: {} client(s) of the previous run may reclaim state",
+                 config_.lease_seconds, nfs_opts.previous_clients.size());
+  }
   nfs_ = std::make_shared<nfs::NfsServer>(io_.get_executor(), exports_, nfs_opts);
   rpc_ = std::make_unique<rpc::Server>(io_.get_executor(), rpc::ServerOptions{});
   rpc_->AddProgram(nfs_->program());
