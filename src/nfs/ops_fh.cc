@@ -1,5 +1,6 @@
 // Filehandle and name-space operations: PUTROOTFH, PUTPUBFH, PUTFH, GETFH, SAVEFH, RESTOREFH,
 // LOOKUP, LOOKUPP, SECINFO, SECINFO_NO_NAME.
+#include "base/log.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 
@@ -48,6 +49,8 @@ Awaitable<Stat> OpPutFh(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   if (!args.ReadOpaque(kNfs4FhSize, &wire)) co_return Stat::kBadXdr;
   auto decoded = Server(ctx).options().handle_key.Decode(wire);
   if (!decoded.fh) {
+    BFS_LOG_DEBUG("PUTFH of a {}-byte handle that is not ours ({})", wire.size(),
+                  decoded.error == HandleKey::DecodeError::kForged ? "tag mismatch" : "malformed");
     // A well-formed handle we did not mint under our key is not "ours any more": STALE, which
     // lets clients fall back to looking the path up again.
     co_return decoded.error == HandleKey::DecodeError::kForged ? Stat::kStale : Stat::kBadHandle;

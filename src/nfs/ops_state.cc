@@ -29,6 +29,16 @@ Stat ResolveStateId(const OpContext& ctx, const StateId& in, StateId* out) {
 
 uint64_t SessionClient(const OpContext& ctx) { return ctx.session ? ctx.session->clientid : 0; }
 
+// A coroutine function, not a lambda: its arguments live in its frame (a capturing lambda
+// coroutine would outlive its captures).
+Awaitable<void> RemoveClientRecords(std::shared_ptr<ClientRecords> records,
+                                    std::vector<Bytes> owners) {
+  for (Bytes& owner : owners) {
+    Status st = co_await records->Remove(std::move(owner));
+    if (!st.ok()) BFS_LOG_WARN("could not remove an NFS client record: {}", st.ToString());
+  }
+}
+
 }  // namespace
 
 Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid) {
@@ -220,15 +230,8 @@ void ReapExpiredState(NfsServer& server) {
   std::vector<Bytes> gone = server.state().TakeOwnersToUnrecord();
   std::shared_ptr<ClientRecords> records = server.client_records();
   if (gone.empty() || !records) return;
-  asio::co_spawn(
-      server.executor(),
-      [records, gone = std::move(gone)]() -> Awaitable<void> {
-        for (const Bytes& owner : gone) {
-          Status st = co_await records->Remove(owner);
-          if (!st.ok()) BFS_LOG_WARN("could not remove an NFS client record: {}", st.ToString());
-        }
-      },
-      asio::detached);
+  asio::co_spawn(server.executor(), RemoveClientRecords(std::move(records), std::move(gone)),
+                 asio::detached);
 }
 
 void StateConnectionClosed(NfsServer& server, uint64_t connection_id) {

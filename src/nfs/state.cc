@@ -390,8 +390,12 @@ Stat StateManager::Open(uint32_t minor, uint64_t clientid, const OpenArgs& args,
       if (args.seqid != it->second.seqid + 1) return Stat::kBadSeqId;
       it->second.seqid = args.seqid;
     } else {
-      owners_[key] = OpenOwner{args.seqid, false};  // new (or never confirmed) owner
-      *confirm = true;
+      // A new (or never confirmed) owner confirms with OPEN_CONFIRM, except in a reclaim: that
+      // owner was confirmed before the restart, and the client's reclaim OPEN asks for no file
+      // handle to confirm with (RFC 7530 §9.1.11, §16.18.4).
+      const bool reclaim = args.claim == ClaimType::kPrevious && ReclaimAllowed(*c) == Stat::kOk;
+      owners_[key] = OpenOwner{args.seqid, reclaim};
+      *confirm = !reclaim;
     }
   } else {
     owners_.try_emplace(key, OpenOwner{0, true});

@@ -236,7 +236,11 @@ TEST_F(StateLockTest, GraceAdmitsOnlyReclaimsOfPreviousClients) {
   open.claim = ClaimType::kPrevious;
   open.seqid = 2;
   ASSERT_EQ(state_.Open(0, a, open, file_, &sid, &confirm), Stat::kOk);
-  ASSERT_EQ(state_.OpenConfirm(sid, 3, file_, &confirmed), Stat::kOk);
+  EXPECT_FALSE(confirm);  // a reclaiming 4.0 owner needs no OPEN_CONFIRM
+  confirmed = sid;
+  open.seqid = 3;  // (the seqid OPEN_CONFIRM would have taken)
+  ASSERT_EQ(state_.Open(0, a, open, file_, &sid, &confirm), Stat::kOk);  // upgrade, same stateid
+  confirmed = sid;
   EXPECT_EQ(state_.Open(0, b, open, file_, &sid, &confirm), Stat::kReclaimBad);  // not recorded
   LockArgs lock = NewOwner(a, confirmed, 4, "l", LockKind::kWrite, 0, kToEof);
   StateId lock_sid;

@@ -15,14 +15,18 @@ Result<std::vector<Bytes>> MetaClientRecords::Load() {
   return out;
 }
 
+// The blocking calls are named locals, not temporaries of the co_await expression: GCC 12
+// destroys such temporaries with non-trivial captures twice.
 Awaitable<Status> MetaClientRecords::Add(Bytes owner) {
-  co_return co_await RunBlocking(
-      pool_, [store = store_, o = ToString(owner)] { return store->PutClientRecord(o); });
+  auto put = [store = store_, o = ToString(owner)] { return store->PutClientRecord(o); };
+  Status st = co_await RunBlocking(pool_, std::move(put));
+  co_return st;
 }
 
 Awaitable<Status> MetaClientRecords::Remove(Bytes owner) {
-  co_return co_await RunBlocking(
-      pool_, [store = store_, o = ToString(owner)] { return store->DeleteClientRecord(o); });
+  auto del = [store = store_, o = ToString(owner)] { return store->DeleteClientRecord(o); };
+  Status st = co_await RunBlocking(pool_, std::move(del));
+  co_return st;
 }
 
 }  // namespace bucketfs::server

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Runs in two kernel-client guests at once (KCLIENT_ROLE=a and b), in the mount of one export
 # (tests/integration/lock_test.sh): concurrent SQLite writers, then fcntl/flock conflicts across
-# the two clients, then guest b holds a lock and is killed while guest a waits for the lease to
-# release it. The guests meet through marker files in the export.
+# the two clients, a lock held across a gateway restart (reclaimed in the grace period), then guest
+# b holds a lock and is killed while guest a waits for the lease to release it. The guests meet through marker files in the export.
 # Needs locktool and sqlite_writer (tests/integration/guest_tools) in /bin.
 fail=0
 ck() {
@@ -53,7 +53,28 @@ else
   ck "blocking lock granted once the other client unlocks" test "${out%% *}" = GRANTED
 fi
 
-# 3. Client b holds a lock and dies (the host kills its VM); a gets the lock after b's lease.
+# 3. Client a holds a lock across a gateway restart (the host kills -9 and restarts it, then puts
+# control/restarted): a reclaims it in the grace period, so b's attempt after the restart waits out
+# the grace period and is DENIED, while a lock nobody held is granted.
+if [ "$me" = a ]; then
+  locktool holdmark lk2 600 a-holds2 >holder.out.$$ 2>&1 &
+  holder=$!
+  waitfor a-holds2 300 || exit 1
+  echo "SYNC a-holds-for-restart"
+  waitfor b-checked-restart 600 || exit 1
+  kill $holder 2>/dev/null
+  wait $holder 2>/dev/null
+  rm -f holder.out.$$
+  ck "lock reclaimed after the restart is released by its holder" test "$(locktool try lk2 w 0 0)" = GRANTED
+else
+  waitfor a-holds2 300 || exit 1
+  waitfor control/restarted 600 || exit 1
+  ck "after a gateway restart the other client's reclaimed lock: DENIED" test "$(locktool try lk2 w 0 0)" = DENIED
+  ck "after a gateway restart a free lock: GRANTED" test "$(locktool try lk3 w 0 0)" = GRANTED
+  touch b-checked-restart
+fi
+
+# 4. Client b holds a lock and dies (the host kills its VM); a gets the lock after b's lease.
 if [ "$me" = b ]; then
   echo "SYNC b-will-hold"
   locktool holdmark lk 600 b-holds

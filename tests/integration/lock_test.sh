@@ -2,8 +2,9 @@
 # Byte-range locks end to end: moto_server as S3, bucketfs (lease 15 s) serving a writable export,
 # and two Linux kernel NFS clients in two qemu guests (vers=4.1 and vers=4.0) running
 # tests/integration/lock_guest.sh: concurrent SQLite writers with no corruption, fcntl and flock
-# conflicts across the clients (DENIED, F_GETLK, a blocking lock granted on release), and the lock
-# of a client whose VM is killed released once its lease runs out.
+# conflicts across the clients (DENIED, F_GETLK, a blocking lock granted on release), a lock held
+# across a kill -9 and restart of the gateway (reclaimed in the grace period), and the lock of a
+# client whose VM is killed released once its lease runs out.
 # Usage: lock_test.sh BUCKETFS_BINARY
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
@@ -20,8 +21,9 @@ done
 
 start_moto
 python3 "$here/s3_put.py" "$MOTO_URL" "$bucket" mkbucket
-start_bucketfs --bucket "$bucket" --endpoint "$MOTO_URL" --region us-east-1 --metadata-ttl 1 \
-  --lease "$lease" --upload-delay 200 --log-level "${BFS_LOG_LEVEL:-info}"
+serve_args=(--bucket "$bucket" --endpoint "$MOTO_URL" --region us-east-1 --metadata-ttl 1
+  --lease "$lease" --upload-delay 200 --log-level "${BFS_LOG_LEVEL:-info}")
+start_bucketfs "${serve_args[@]}"
 echo "== bucketfs on 127.0.0.1:$NFS_PORT (lease $lease s)"
 
 wait_line() {  # wait_line PATTERN FILE SECONDS
@@ -43,6 +45,15 @@ KCLIENT_ROLE=b KCLIENT_VERS=4.0 KCLIENT_TIMEOUT=1200 \
 guest_b=$!
 BFS_PIDS+=("$guest_a" "$guest_b")
 
+restarted=0
+if wait_line '^SYNC a-holds-for-restart' "$out_a" 1100; then
+  kill -KILL "$BFS_PID"
+  wait "$BFS_PID" 2>/dev/null || true
+  start_bucketfs "${serve_args[@]}"
+  python3 "$here/s3_put.py" "$MOTO_URL" "$bucket" put control/restarted yes
+  restarted=1
+  echo "== gateway killed (-9) and restarted (pid $BFS_PID) while client a held a lock"
+fi
 killed=0
 if wait_line '^SYNC b-will-hold' "$out_b" 1100 && wait_line '^SYNC saw-b-holds' "$out_a" 300; then
   for p in $(descendants "$guest_b"); do
@@ -56,6 +67,7 @@ wait "$guest_b" 2>/dev/null || true
 rc_a=0
 wait "$guest_a" || rc_a=$?
 grep -h -E '^(ok|FAIL|GUEST|SYNC|INSERTED|CHECK|GRANTED|kclient)' "$out_a" "$out_b" || true
+check "gateway restarted while a client held a lock" test "$restarted" = 1
 check "guest b's VM was killed while holding its lock" test "$killed" = 1
 check "guest b's checks passed before it was killed" bash -c "! grep -q '^FAIL' '$out_b'"
 check "kernel client a: SQLite, conflicts and lease release (rc=$rc_a)" test "$rc_a" = 0
