@@ -815,5 +815,90 @@ TEST_F(OpsWriteTest, AccessOnAWritableExportGrantsModify) {
   EXPECT_EQ(access, 0x01u | 0x04u | 0x08u);  // READ, MODIFY, EXTEND for the owner of a 0644 file
 }
 
+// ---- Byte-range locks over the wire (ops_lock.cc) ----
+
+// LOCK with a new lock-owner from `open` (4.1: seqids and the lock-owner clientid unused).
+CompoundBuilder& LockNew(CompoundBuilder& b, uint32_t type, uint64_t offset, uint64_t length,
+                         const StateId& open, std::string_view owner) {
+  b.Op(Op::kLock);
+  b.args().WriteU32(type);
+  b.args().WriteBool(false);  // reclaim
+  b.args().WriteU64(offset);
+  b.args().WriteU64(length);
+  b.args().WriteBool(true);  // new_lock_owner
+  b.args().WriteU32(0);
+  WriteStateId(b.args(), open);
+  b.args().WriteU32(0);
+  b.args().WriteU64(0);
+  b.args().WriteString(owner);
+  return b;
+}
+
+TEST_F(OpsWriteTest, LockConflictIsDeniedWithTheHoldersRangeAndOwner) {
+  OpenRes o = Open("hello.txt", kBoth);
+  CompoundBuilder first = InData({"hello.txt"});
+  ReplyReader r = Run(LockNew(first, /*WRITE_LT=*/2, 0, 100, o.sid, "holder"));
+  Prefix(r, 2);
+  Next(r, Op::kLock);
+  StateId lock;
+  ASSERT_TRUE(ReadStateId(r.d(), &lock));
+  EXPECT_EQ(lock.seqid, 1u);
+
+  CompoundBuilder second = InData({"hello.txt"});
+  r = Run(LockNew(second, /*READW_LT=*/3, 50, 10, o.sid, "other"));
+  Prefix(r, 2);
+  Next(r, Op::kLock, Stat::kDenied);
+  uint64_t offset = 0, length = 0, clientid = 0;
+  uint32_t type = 0;
+  std::string owner;
+  ASSERT_TRUE(r.d().ReadU64(&offset) && r.d().ReadU64(&length) && r.d().ReadU32(&type) &&
+              r.d().ReadU64(&clientid) && r.d().ReadString(1024, &owner));
+  EXPECT_EQ(offset, 0u);
+  EXPECT_EQ(length, 100u);
+  EXPECT_EQ(type, 2u);
+  EXPECT_EQ(clientid, clientid_);
+  EXPECT_EQ(owner, "holder");
+
+  // LOCKT sees the same; after LOCKU (through the current stateid) the range is free.
+  CompoundBuilder test = InData({"hello.txt"});
+  test.Op(Op::kLockT);
+  test.args().WriteU32(1);
+  test.args().WriteU64(99);
+  test.args().WriteU64(1);
+  test.args().WriteU64(0);
+  test.args().WriteString("other");
+  EXPECT_EQ(StatusOf(test), Stat::kDenied);
+  CompoundBuilder unlock = InData({"hello.txt"});
+  unlock.Op(Op::kLockU);
+  unlock.args().WriteU32(2);
+  unlock.args().WriteU32(0);
+  WriteStateId(unlock.args(), lock);
+  unlock.args().WriteU64(0);
+  unlock.args().WriteU64(~uint64_t{0});
+  r = Run(unlock);
+  Prefix(r, 2);
+  Next(r, Op::kLockU);
+  StateId unlocked;
+  ASSERT_TRUE(ReadStateId(r.d(), &unlocked));
+  EXPECT_EQ(unlocked.seqid, 2u);
+  CompoundBuilder retry = InData({"hello.txt"});
+  EXPECT_EQ(StatusOf(LockNew(retry, 3, 50, 10, o.sid, "other")), Stat::kOk);
+}
+
+TEST_F(OpsWriteTest, LockArgumentsAndTargetsAreChecked) {
+  OpenRes o = Open("hello.txt", kBoth);
+  CompoundBuilder bad_type = InData({"hello.txt"});
+  EXPECT_EQ(StatusOf(LockNew(bad_type, 7, 0, 1, o.sid, "l")), Stat::kBadXdr);
+  CompoundBuilder zero = InData({"hello.txt"});
+  EXPECT_EQ(StatusOf(LockNew(zero, 1, 0, 0, o.sid, "l")), Stat::kInval);
+  CompoundBuilder dir = InData();
+  EXPECT_EQ(StatusOf(LockNew(dir, 1, 0, 1, o.sid, "l")), Stat::kIsDir);
+  CompoundBuilder no_fh(minor_);
+  no_fh.Sequence(session_id_, ++seqid_);
+  EXPECT_EQ(StatusOf(LockNew(no_fh, 1, 0, 1, o.sid, "l")), Stat::kNoFileHandle);
+  CompoundBuilder forged = InData({"hello.txt"});
+  EXPECT_EQ(StatusOf(LockNew(forged, 1, 0, 1, Sid(1, 0x5a), "l")), Stat::kStaleStateId);
+}
+
 }  // namespace
 }  // namespace bucketfs::nfs
