@@ -417,7 +417,7 @@ TEST_F(Nfs4ProgramTest, OpenForWriteOnReadOnlyExportIsRofs) {
 TEST_F(Nfs4ProgramTest, SessionSequenceReplayAndMisorder) {
   ASSERT_TRUE(EstablishSession());
   CompoundBuilder b(1);
-  b.Sequence(session_id_, 1).PutRootFh().Lookup("data").Lookup("hello.txt");
+  b.Sequence(session_id_, ++seqid_).PutRootFh().Lookup("data").Lookup("hello.txt");
   Bitmap attrs;
   attrs.Set(fattr::kSize);
   b.GetAttr(attrs);
@@ -427,13 +427,13 @@ TEST_F(Nfs4ProgramTest, SessionSequenceReplayAndMisorder) {
   EXPECT_EQ(first, again);  // served from the slot's reply cache
 
   CompoundBuilder skip(1);
-  skip.Sequence(session_id_, 5).PutRootFh();
+  skip.Sequence(session_id_, seqid_ + 4).PutRootFh();
   EXPECT_EQ(ReplyReader(Compound(skip.Build())).status(), Stat::kSeqMisordered);
   CompoundBuilder bad_slot(1);
-  bad_slot.Sequence(session_id_, 1, 999).PutRootFh();
+  bad_slot.Sequence(session_id_, seqid_, 999).PutRootFh();
   EXPECT_EQ(ReplyReader(Compound(bad_slot.Build())).status(), Stat::kBadSlot);
   CompoundBuilder next(1);
-  next.Sequence(session_id_, 2).PutRootFh();
+  next.Sequence(session_id_, ++seqid_).PutRootFh();
   EXPECT_EQ(ReplyReader(Compound(next.Build())).status(), Stat::kOk);
 }
 
@@ -446,7 +446,7 @@ TEST_F(Nfs4ProgramTest, UnknownSessionIsBadSession) {
 TEST_F(Nfs4ProgramTest, MinorVersionTwoRefusesUnimplementedOpsWithNotSupp) {
   ASSERT_TRUE(EstablishSession(2));
   CompoundBuilder b(2);
-  b.Sequence(session_id_, 1).PutRootFh().Op(Op::kReadPlus);
+  b.Sequence(session_id_, ++seqid_).PutRootFh().Op(Op::kReadPlus);
   EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kNotSupp);
 }
 

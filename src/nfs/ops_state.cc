@@ -178,7 +178,9 @@ Stat StateTestStateId(OpContext& ctx, const StateId& stateid) {
 }
 
 Stat StateFreeStateId(OpContext& ctx, const StateId& stateid) {
-  return State(ctx).FreeStateId(SessionClient(ctx), stateid);
+  StateId id;  // RFC 8881 §16.2.3.1.2: FREE_STATEID may name the current stateid
+  if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
+  return State(ctx).FreeStateId(SessionClient(ctx), id);
 }
 
 Stat StateLock(OpContext& ctx, const LockArgs& args, const Object& file, StateId* out,

@@ -400,12 +400,7 @@ Stat StateManager::Open(uint32_t minor, uint64_t clientid, const OpenArgs& args,
   } else {
     owners_.try_emplace(key, OpenOwner{0, true});
   }
-  // Grace (RFC 8881 §8.4.2.1): only reclaims then, and reclaims only then, by previous clients.
-  if (args.claim == ClaimType::kPrevious) {
-    if (Stat st = ReclaimAllowed(*c); st != Stat::kOk) return st;
-  } else if (InGraceLocked()) {
-    return Stat::kGrace;
-  }
+  if (Stat st = CheckGrace(minor, *c, args.claim); st != Stat::kOk) return st;
   const uint32_t access = args.share_access & kShareAccessMask;
   const uint32_t deny = args.share_deny & kShareDenyMask;
   OpenState probe;
@@ -445,11 +440,7 @@ Stat StateManager::CheckOpen(uint32_t minor, uint64_t clientid, const OpenArgs& 
       return Stat::kBadSeqId;
     }
   }
-  if (args.claim == ClaimType::kPrevious) {
-    if (Stat st = ReclaimAllowed(*c); st != Stat::kOk) return st;
-  } else if (InGraceLocked()) {
-    return Stat::kGrace;
-  }
+  if (Stat st = CheckGrace(minor, *c, args.claim); st != Stat::kOk) return st;
   if (file) {
     OpenState probe;
     probe.clientid = clientid;
@@ -608,6 +599,19 @@ std::size_t StateManager::ReapExpired() {
 void StateManager::ConnectionClosed(uint64_t connection) {
   std::lock_guard lock(mu_);
   for (auto& [id, s] : sessions_) s->connections.erase(connection);
+}
+
+StateManager::Counts StateManager::counts() const {
+  std::lock_guard lock(mu_);
+  Counts c;
+  c.clients = static_cast<std::size_t>(std::count_if(
+      clients_.begin(), clients_.end(), [](const auto& kv) { return kv.second.confirmed; }));
+  c.sessions = sessions_.size();
+  c.opens = opens_.size();
+  c.lock_stateids = locks_.size();
+  c.locks = lock_table_.lock_count();
+  c.in_grace = InGraceLocked();
+  return c;
 }
 
 std::size_t StateManager::client_count() const {

@@ -198,6 +198,16 @@ class StateManager {
   void ConnectionClosed(uint64_t connection);
 
   std::size_t client_count() const;
+  // A snapshot of the tables, for metrics and `bucketfs status`.
+  struct Counts {
+    std::size_t clients = 0;  // confirmed
+    std::size_t sessions = 0;
+    std::size_t opens = 0;
+    std::size_t lock_stateids = 0;
+    std::size_t locks = 0;  // byte ranges held
+    bool in_grace = false;
+  };
+  Counts counts() const;
 
  private:
   struct Client {
@@ -268,6 +278,8 @@ class StateManager {
   // Whether `c` may reclaim now: OK, NO_GRACE (no grace period, or its RECLAIM_COMPLETE came) or
   // RECLAIM_BAD (it held no state in the previous instance).
   Stat ReclaimAllowed(const Client& c) const;
+  // The grace rules of an OPEN with `claim` by `c`.
+  Stat CheckGrace(uint32_t minor, const Client& c, ClaimType claim) const;
   // After the grace period: previous owners that did not come back lose their records.
   void EndGraceIfOver();
   // Queues the record of `owner` for removal unless another client record still uses it.

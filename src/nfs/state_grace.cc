@@ -31,6 +31,15 @@ Stat StateManager::ReclaimAllowed(const Client& c) const {
   return Stat::kOk;
 }
 
+Stat StateManager::CheckGrace(uint32_t minor, const Client& c, ClaimType claim) const {
+  // Grace (RFC 8881 §8.4.2.1): only reclaims then, and reclaims only then, by previous clients.
+  if (claim == ClaimType::kPrevious) return ReclaimAllowed(c);
+  if (InGraceLocked()) return Stat::kGrace;
+  // A 4.1 client takes new state only after its RECLAIM_COMPLETE (RFC 8881 §18.51.3).
+  if (minor >= 1 && !c.reclaim_complete) return Stat::kGrace;
+  return Stat::kOk;
+}
+
 void StateManager::EndGraceIfOver() {
   if (!grace_active_ || InGraceLocked()) return;
   grace_active_ = false;

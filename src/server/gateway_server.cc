@@ -12,6 +12,7 @@
 #include "meta/async_meta_store.h"
 #include "meta/sqlite_meta_store.h"
 #include "nfs/nfs_server.h"
+#include "nfs/state.h"
 #include "objstore/credentials.h"
 #include "objstore/local_store.h"
 #include "objstore/metered_store.h"
@@ -173,6 +174,33 @@ void GatewayServer::RegisterCacheMetrics() {
                 }));
 }
 
+// NFSv4 state gauges, read from the StateManager at scrape time.
+void GatewayServer::RegisterStateMetrics() {
+  using Sample = MetricsRegistry::Sample;
+  using Type = MetricsRegistry::Type;
+  using Counts = nfs::StateManager::Counts;
+  std::weak_ptr<nfs::NfsServer> weak = nfs_;
+  auto gauge = [weak](auto field) {
+    return [weak, field]() -> std::vector<Sample> {
+      auto nfs = weak.lock();
+      if (!nfs) return {};
+      const Counts c = nfs->state().counts();
+      return {{{}, double(c.*field)}};
+    };
+  };
+  MetricsRegistry& m = DefaultMetrics();
+  m.SetCallback("bucketfs_nfs_clients", "Confirmed NFSv4 clients holding a lease.", Type::kGauge,
+                gauge(&Counts::clients));
+  m.SetCallback("bucketfs_nfs_sessions", "NFSv4.1+ sessions.", Type::kGauge,
+                gauge(&Counts::sessions));
+  m.SetCallback("bucketfs_nfs_opens", "Open stateids (files open by clients).", Type::kGauge,
+                gauge(&Counts::opens));
+  m.SetCallback("bucketfs_nfs_locks", "Byte ranges locked by clients.", Type::kGauge,
+                gauge(&Counts::locks));
+  m.SetCallback("bucketfs_nfs_grace", "1 while the restart grace period runs, else 0.",
+                Type::kGauge, gauge(&Counts::in_grace));
+}
+
 void GatewayServer::RegisterWriteMetrics() {
   using Sample = MetricsRegistry::Sample;
   using Type = MetricsRegistry::Type;
@@ -314,6 +342,7 @@ Status GatewayServer::Start() {
                  config_.lease_seconds, nfs_opts.previous_clients.size());
   }
   nfs_ = std::make_shared<nfs::NfsServer>(io_.get_executor(), exports_, nfs_opts);
+  RegisterStateMetrics();
   rpc_ = std::make_unique<rpc::Server>(io_.get_executor(), rpc::ServerOptions{});
   rpc_->AddProgram(nfs_->program());
   BFS_RETURN_IF_ERROR(rpc_->Listen(config_.listen_host, config_.listen_port));

@@ -80,6 +80,7 @@ class GatewayServer {
   void RegisterCacheMetrics();
   // Write-path statistics of every export, read at scrape time.
   void RegisterWriteMetrics();
+  void RegisterStateMetrics();
   Status StartMetrics();
   // Runs `task` on a private io_context until it finishes (startup only).
   static Status RunToCompletion(Awaitable<Status> task);

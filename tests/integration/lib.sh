@@ -53,6 +53,13 @@ start_bucketfs() {
   if ! wait_port "$NFS_PORT" 30; then cat "$BFS_TMP/bucketfs.log" >&2; exit 1; fi
 }
 
+# metric NAME: the sum of the samples of metric NAME from the gateway's /metrics endpoint on
+# 127.0.0.1:$METRICS_PORT (start the gateway with --metrics-listen 127.0.0.1:$METRICS_PORT).
+metric() {
+  curl -s "http://127.0.0.1:$METRICS_PORT/metrics" |
+    awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {print s + 0}'
+}
+
 CHECKS_FAILED=0
 check() {  # check NAME COMMAND... — runs COMMAND, prints ok/FAIL, counts failures
   local name=$1

@@ -21,8 +21,10 @@ done
 
 start_moto
 python3 "$here/s3_put.py" "$MOTO_URL" "$bucket" mkbucket
+METRICS_PORT=$(free_port)
 serve_args=(--bucket "$bucket" --endpoint "$MOTO_URL" --region us-east-1 --metadata-ttl 1
-  --lease "$lease" --upload-delay 200 --log-level "${BFS_LOG_LEVEL:-info}")
+  --lease "$lease" --upload-delay 200 --log-level "${BFS_LOG_LEVEL:-info}"
+  --metrics-listen "127.0.0.1:$METRICS_PORT")
 start_bucketfs "${serve_args[@]}"
 echo "== bucketfs on 127.0.0.1:$NFS_PORT (lease $lease s)"
 
@@ -50,12 +52,17 @@ if wait_line '^SYNC a-holds-for-restart' "$out_a" 1100; then
   kill -KILL "$BFS_PID"
   wait "$BFS_PID" 2>/dev/null || true
   start_bucketfs "${serve_args[@]}"
+  wait_port "$METRICS_PORT" 10
+  check "the restarted gateway runs a grace period (bucketfs_nfs_grace)" \
+    test "$(metric bucketfs_nfs_grace)" = 1
   python3 "$here/s3_put.py" "$MOTO_URL" "$bucket" put control/restarted yes
   restarted=1
   echo "== gateway killed (-9) and restarted (pid $BFS_PID) while client a held a lock"
 fi
 killed=0
 if wait_line '^SYNC b-will-hold' "$out_b" 1100 && wait_line '^SYNC saw-b-holds' "$out_a" 300; then
+  check "the lock client b holds is counted (bucketfs_nfs_locks)" \
+    test "$(metric bucketfs_nfs_locks)" -ge 1
   for p in $(descendants "$guest_b"); do
     if [[ $(cat "/proc/$p/comm" 2>/dev/null) == qemu-system-* ]]; then
       kill -KILL "$p" && killed=1

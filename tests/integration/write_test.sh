@@ -30,10 +30,6 @@ wait_sync() {  # wait_sync STEP FILE SECONDS
     sleep 0.5
   done
 }
-metric() {  # metric NAME: the sum of its samples
-  curl -s "http://127.0.0.1:$METRICS_PORT/metrics" |
-    awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {print s + 0}'
-}
 drained() {  # until nothing is staged or pending, twice in a row (bounded)
   local deadline=$((SECONDS + $1)) quiet=0
   while ((SECONDS < deadline)); do

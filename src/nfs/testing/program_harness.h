@@ -93,7 +93,12 @@ class ProgramHarness {
     }
     session_id_.assign(sid.begin(), sid.end());
     seqid_ = 0;
-    return true;
+    // As real clients do, before they take any state (RFC 8881 §18.51.3).
+    CompoundBuilder rc(minor);
+    rc.Sequence(session_id_, ++seqid_);
+    rc.Op(Op::kReclaimComplete);
+    rc.args().WriteBool(false);
+    return ReplyReader(Compound(rc.Build())).status() == Stat::kOk;
   }
 
  protected:
