@@ -15,9 +15,6 @@ bool AllBytes(const StateId& id, uint8_t v) {
   return std::all_of(std::begin(id.other), std::end(id.other), [v](uint8_t b) { return b == v; });
 }
 
-uint32_t LoadU32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
 void StoreU32(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v >> 24);
   p[1] = static_cast<uint8_t>(v >> 16);
@@ -460,21 +457,6 @@ void StateManager::AdvanceOpenSeqid(uint64_t clientid, const Bytes& owner, uint3
   if (it != owners_.end() && it->second.confirmed && seqid == it->second.seqid + 1) {
     it->second.seqid = seqid;
   }
-}
-
-Stat StateManager::FindOpen(uint32_t minor, const StateId& id, OpenState** open) {
-  if (LoadU32(id.other) != epoch_) return Stat::kStaleStateId;
-  OtherKey k;
-  std::memcpy(k.data(), id.other, k.size());
-  auto it = opens_.find(k);
-  if (it == opens_.end()) return Stat::kBadStateId;
-  OpenState& o = it->second;
-  if (!(minor >= 1 && id.seqid == 0)) {
-    if (id.seqid < o.stateid.seqid) return Stat::kOldStateId;
-    if (id.seqid > o.stateid.seqid) return Stat::kBadStateId;
-  }
-  *open = &o;
-  return Stat::kOk;
 }
 
 Stat StateManager::OpenConfirm(const StateId& id, uint32_t seqid, const FileHandle& file,

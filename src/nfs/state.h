@@ -12,6 +12,7 @@
 // fields are guarded by the StateManager's mutex.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -264,9 +265,17 @@ class StateManager {
   Client& AddUnconfirmed(const Bytes& owner, const Verifier& verifier, const Principal& who,
                          uint32_t minor);
   void RemoveClient(uint64_t clientid);
-  Stat FindOpen(uint32_t minor, const StateId& id, OpenState** open);
-  // A lock stateid (as FindOpen for opens); *lock stays null when `id` names no lock state.
-  Stat FindLock(uint32_t minor, const StateId& id, LockState** lock);
+  // Looks `id` up in `table` (opens_ or locks_): STALE_STATEID for another instance's stateid,
+  // BAD_STATEID for an unknown one, OLD_/BAD_STATEID for a wrong generation (in 4.1 seqid 0
+  // stands for the current one, RFC 8881 §8.2.2).
+  template <typename T>
+  Stat FindState(std::map<OtherKey, T>& table, uint32_t minor, const StateId& id, T** out);
+  Stat FindOpen(uint32_t minor, const StateId& id, OpenState** open) {
+    return FindState(opens_, minor, id, open);
+  }
+  Stat FindLock(uint32_t minor, const StateId& id, LockState** lock) {
+    return FindState(locks_, minor, id, lock);
+  }
   // The open an I/O stateid stands for: an open stateid or a lock stateid's open.
   Stat FindIoOpen(uint32_t minor, const StateId& id, OpenState** open);
   Stat LockNewOwner(uint32_t minor, uint64_t clientid, const LockArgs& args, const FileHandle& file,
@@ -315,5 +324,24 @@ class StateManager {
   std::set<Bytes> recorded_;         // owners persisted (or being persisted)
   std::vector<Bytes> unrecord_;      // owners whose records are to be removed
 };
+
+template <typename T>
+Stat StateManager::FindState(std::map<OtherKey, T>& table, uint32_t minor, const StateId& id,
+                             T** out) {
+  const uint32_t epoch = (uint32_t{id.other[0]} << 24) | (uint32_t{id.other[1]} << 16) |
+                         (uint32_t{id.other[2]} << 8) | id.other[3];
+  if (epoch != epoch_) return Stat::kStaleStateId;
+  OtherKey k;
+  std::copy(std::begin(id.other), std::end(id.other), k.begin());
+  auto it = table.find(k);
+  if (it == table.end()) return Stat::kBadStateId;
+  T& state = it->second;
+  if (!(minor >= 1 && id.seqid == 0)) {
+    if (id.seqid < state.stateid.seqid) return Stat::kOldStateId;
+    if (id.seqid > state.stateid.seqid) return Stat::kBadStateId;
+  }
+  *out = &state;
+  return Stat::kOk;
+}
 
 }  // namespace bucketfs::nfs

@@ -11,10 +11,6 @@ namespace {
 
 constexpr uint64_t kAllOnes = std::numeric_limits<uint64_t>::max();
 
-uint32_t LoadU32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
 // offset/length of a lock request as an inclusive range. A zero length, or one that runs past
 // 2^64 - 1 without being the all-ones "to end of file" length, is NFS4ERR_INVAL (RFC 7530
 // §16.10.4, RFC 8881 §18.10.3).
@@ -32,22 +28,6 @@ Stat ToRange(uint64_t offset, uint64_t length, LockRange* range) {
 LockFile ToLockFile(const FileHandle& fh) { return LockFile{fh.export_id, fh.ino}; }
 
 }  // namespace
-
-Stat StateManager::FindLock(uint32_t minor, const StateId& id, LockState** lock) {
-  *lock = nullptr;
-  if (LoadU32(id.other) != epoch_) return Stat::kStaleStateId;
-  OtherKey k;
-  std::memcpy(k.data(), id.other, k.size());
-  auto it = locks_.find(k);
-  if (it == locks_.end()) return Stat::kBadStateId;
-  LockState& l = it->second;
-  if (!(minor >= 1 && id.seqid == 0)) {
-    if (id.seqid < l.stateid.seqid) return Stat::kOldStateId;
-    if (id.seqid > l.stateid.seqid) return Stat::kBadStateId;
-  }
-  *lock = &l;
-  return Stat::kOk;
-}
 
 Stat StateManager::FindIoOpen(uint32_t minor, const StateId& id, OpenState** open) {
   Stat s = FindOpen(minor, id, open);
