@@ -353,12 +353,23 @@ Stat StateManager::Renew(uint64_t clientid) {
   return Stat::kOk;
 }
 
+// RFC 7530 §9.9, §16.16.5: a share_deny bars the access it names to every other open, the same
+// open-owner's included (an owner that denied READ cannot open the file for reading again).
 bool StateManager::ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) const {
   for (const auto& [k, o] : opens_) {
-    if (!(o.file == mine.file) || (o.clientid == mine.clientid && o.owner == mine.owner)) continue;
-    if ((o.deny & access) != 0 || (deny & o.access) != 0) return true;
+    if (!(o.file == mine.file)) continue;
+    if ((o.deny & access) != 0) return true;
+    const bool same_owner = o.clientid == mine.clientid && o.owner == mine.owner;
+    if (!same_owner && (deny & o.access) != 0) return true;
   }
   return false;
+}
+
+bool StateManager::DeniedToSpecialStateId(const FileHandle& file, bool write) const {
+  const uint32_t access = write ? kShareAccessWrite : kShareAccessRead;
+  return std::any_of(opens_.begin(), opens_.end(), [&](const auto& kv) {
+    return kv.second.file == file && (kv.second.deny & access) != 0;
+  });
 }
 
 // 4.0 open-owner sequencing (RFC 7530 §9.1.7). Replays of the last request are answered
@@ -550,9 +561,13 @@ Stat StateManager::FreeStateId(uint64_t clientid, const StateId& any_seqid) {
 }
 
 Stat StateManager::CheckIo(uint32_t minor, const StateId& id, const FileHandle& file, bool write) {
-  if (IsAnonymousStateId(id)) return Stat::kOk;
-  if (IsReadBypassStateId(id)) return write ? Stat::kBadStateId : Stat::kOk;
   std::lock_guard lock(mu_);
+  // I/O without an open (the special stateids) still respects the share_deny of every open of
+  // the file: NFS4ERR_LOCKED (RFC 7530 §9.1.4.3, RFC 8881 §9.7).
+  if (IsAnonymousStateId(id) || IsReadBypassStateId(id)) {
+    if (write && IsReadBypassStateId(id)) return Stat::kBadStateId;
+    return DeniedToSpecialStateId(file, write) ? Stat::kLocked : Stat::kOk;
+  }
   OpenState* o = nullptr;
   // Clients that hold locks on a file do their I/O with the lock stateid (RFC 8881 §8.2.2).
   if (Stat s = FindIoOpen(minor, id, &o); s != Stat::kOk) return s;

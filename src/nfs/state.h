@@ -298,6 +298,8 @@ class StateManager {
   void DropLocksOfOpen(const OtherKey& open);
   Stat CheckOwnerSeqid(uint32_t minor, const OpenState& open, uint32_t seqid);
   bool ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) const;
+  // Whether an open of `file` denies the access a special-stateid READ (or WRITE) asks for.
+  bool DeniedToSpecialStateId(const FileHandle& file, bool write) const;
   ChannelAttrs Clamp(const ChannelAttrs& asked, bool fore) const;
   std::chrono::steady_clock::time_point Now() const { return clock_(); }
 
@@ -330,6 +332,12 @@ Stat StateManager::FindState(std::map<OtherKey, T>& table, uint32_t minor, const
                              T** out) {
   const uint32_t epoch = (uint32_t{id.other[0]} << 24) | (uint32_t{id.other[1]} << 16) |
                          (uint32_t{id.other[2]} << 8) | id.other[3];
+  // A special stateid (other all zeros or all ones) names no state: BAD_STATEID where a real one
+  // is needed; any other epoch is an earlier instance's stateid: STALE_STATEID.
+  const bool special = std::all_of(std::begin(id.other), std::end(id.other),
+                                   [&](uint8_t b) { return b == id.other[0]; }) &&
+                       (id.other[0] == 0 || id.other[0] == 0xff);
+  if (special) return Stat::kBadStateId;
   if (epoch != epoch_) return Stat::kStaleStateId;
   OtherKey k;
   std::copy(std::begin(id.other), std::end(id.other), k.begin());

@@ -182,5 +182,28 @@ TEST_F(StateTest, ExpiredLeaseDropsClientAndItsOpens) {
   EXPECT_EQ(state_.CheckIo(0, sid, file_, false), Stat::kBadStateId);
 }
 
+TEST_F(StateTest, ShareDenyBindsTheSameOwnerAndSpecialStateidIo) {
+  uint64_t id = Client40("c", Who(0));
+  StateId sid, again;
+  bool confirm = false;
+  // BOTH with DENY_READ; the same owner then asks for READ: SHARE_DENIED (RFC 7530 §16.16.5).
+  ASSERT_EQ(state_.Open(0, id, OpenRead(1, "o", kShareAccessBoth, kShareAccessRead), file_, &sid,
+                        &confirm),
+            Stat::kOk);
+  EXPECT_EQ(state_.Open(0, id, OpenRead(2, "o", kShareAccessRead, 0), file_, &again, &confirm),
+            Stat::kShareDenied);
+  // READ without an open (anonymous or read-bypass stateid) meets the deny: LOCKED; WRITE is free.
+  EXPECT_EQ(state_.CheckIo(0, StateId{}, file_, /*write=*/false), Stat::kLocked);
+  StateId bypass;
+  bypass.seqid = 0xffffffff;
+  std::fill(std::begin(bypass.other), std::end(bypass.other), 0xff);
+  EXPECT_EQ(state_.CheckIo(0, bypass, file_, false), Stat::kLocked);
+  EXPECT_EQ(state_.CheckIo(0, StateId{}, file_, /*write=*/true), Stat::kOk);
+  EXPECT_EQ(state_.CheckIo(0, StateId{}, FileHandle{1, 43}, false), Stat::kOk);
+  // A special stateid where a real one is needed is BAD_STATEID, not STALE.
+  StateId out;
+  EXPECT_EQ(state_.Close(0, StateId{}, 3, file_, &out), Stat::kBadStateId);
+}
+
 }  // namespace
 }  // namespace bucketfs::nfs
