@@ -64,6 +64,7 @@ void MutationQueue::Retry(int64_t id, Clock::time_point at) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
   it->second.running = false;
+  it->second.running_keys.clear();
   it->second.ready_at = at;
 }
 
@@ -74,11 +75,21 @@ std::optional<Mutation> MutationQueue::Get(int64_t id) const {
   return it->second;
 }
 
+bool MutationQueue::HasUpload(uint64_t ino) const {
+  std::lock_guard lock(mu_);
+  return std::any_of(pending_.begin(), pending_.end(), [ino](const auto& entry) {
+    return entry.second.kind == Mutation::Kind::kUpload && entry.second.ino == ino;
+  });
+}
+
 std::vector<std::string> MutationQueue::KeysLocked(const Mutation& m,
                                                    const UploadKeyFn& upload_key) const {
   switch (m.kind) {
-    case Mutation::Kind::kUpload:
-      return upload_key ? upload_key(m.ino) : std::vector<std::string>{};
+    case Mutation::Kind::kUpload: {
+      std::vector<std::string> keys = upload_key ? upload_key(m.ino) : std::vector<std::string>{};
+      keys.insert(keys.end(), m.running_keys.begin(), m.running_keys.end());
+      return keys;
+    }
     case Mutation::Kind::kMove:
       return {m.src, m.dst};
     case Mutation::Kind::kDelete:
@@ -114,6 +125,7 @@ std::vector<Mutation> MutationQueue::TakeRunnable(std::size_t max, Clock::time_p
     }
     if (!m.running && !blocked && ready && out.size() < max) {
       m.running = true;
+      if (m.kind == Mutation::Kind::kUpload) m.running_keys = keys;
       out.push_back(m);
     }
     earlier.push_back(std::move(keys));

@@ -40,6 +40,9 @@ struct Mutation {
   // Others: not before this time when set (retry after a failure).
   std::optional<std::chrono::steady_clock::time_point> ready_at;
   bool running = false;
+  // kUpload while running: the keys it was taken with. Its inode may be removed or renamed while
+  // the PUT is in flight; later mutations of those keys still wait for it.
+  std::vector<std::string> running_keys;
 };
 
 class MutationQueue {
@@ -61,6 +64,8 @@ class MutationQueue {
   // A running mutation failed (or must run again): it may start again at `at`.
   void Retry(int64_t id, Clock::time_point at);
   std::optional<Mutation> Get(int64_t id) const;
+  // True when an upload of `ino` is queued or running.
+  bool HasUpload(uint64_t ino) const;
 
   // Marks up to `max` startable mutations running and returns them. `next_wake` receives the
   // earliest time a delayed upload becomes ready (unchanged when none).

@@ -46,6 +46,32 @@ TEST(MutationQueueTest, OverlappingMutationsRunInOrderOthersInParallel) {
   EXPECT_EQ(second[0].id, 2);
 }
 
+// An upload whose inode is removed while its PUT is in flight no longer has a key of its own;
+// the delete queued after it must still wait for it, or the PUT lands after the DELETE.
+TEST(MutationQueueTest, RunningUploadKeepsItsKeysAfterItsInodeIsGone) {
+  MutationQueue q;
+  const auto now = Clock::now();
+  bool removed = false;
+  auto key = [&](uint64_t) {
+    return removed ? std::vector<std::string>{} : std::vector<std::string>{"f"};
+  };
+  q.Add(Upload(1, 7, now));
+  ASSERT_EQ(q.TakeRunnable(8, now, key, nullptr).size(), 1u);
+  EXPECT_TRUE(q.HasUpload(7));
+  removed = true;
+  Mutation del;
+  del.id = 2;
+  del.kind = Mutation::Kind::kDelete;
+  del.src = "f";
+  q.Add(del);
+  EXPECT_TRUE(q.TakeRunnable(8, now, key, nullptr).empty());
+  q.Finish(1);
+  EXPECT_FALSE(q.HasUpload(7));
+  auto next = q.TakeRunnable(8, now, key, nullptr);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].id, 2);
+}
+
 TEST(MutationQueueTest, UploadsWaitForTheirTimeAndReportIt) {
   MutationQueue q;
   const auto now = Clock::now();

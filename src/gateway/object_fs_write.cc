@@ -437,9 +437,18 @@ Awaitable<Status> ObjectFileSystem::Remove(vfs::InodeId dir, std::string name) {
   bool cancelled = staged.upload_id != 0 && mutations_.Cancel(staged.upload_id);
   if (cancelled) extra.journal_completes.push_back(staged.upload_id);
   // Whatever the bucket may hold under the name goes: the object, or the directory's marker.
+  // A directory's marker PUT may be queued or in flight (mkdir, chmod just before): then the
+  // delete is queued too and runs after it (the queue orders mutations of one key). Asked in this
+  // order, with no suspension between, so that an upload finishing in between is seen: it
+  // records has_marker before it leaves the queue.
   std::optional<Mutation> del;
-  const bool in_bucket =
-      child.is_dir ? (child.has_marker || !child.local) : (!child.etag.empty() || !cancelled);
+  bool in_bucket = !child.etag.empty() || !cancelled;
+  if (child.is_dir) {
+    const bool marker_pending = mutations_.HasUpload(ino);
+    auto now = table_.Get(ino);
+    const InodeRecord& dir_rec = now ? *now : child;
+    in_bucket = marker_pending || dir_rec.has_marker || !dir_rec.local;
+  }
   if (in_bucket) {
     Mutation m;
     m.id = NextJournalId();

@@ -7,6 +7,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -448,6 +450,39 @@ TEST_F(ObjectFsWriteTest, UploadFailuresAreRetriedNotLost) {
   ASSERT_TRUE(Run(fs_->Drain(20s)).ok());
   EXPECT_EQ(Object("f"), "payload");
   EXPECT_EQ(store_->count(FakeObjectStore::Op::kPut), 3u);
+}
+
+// rmdir / unlink while the PUT of the marker or file is still in flight: the DELETE waits for
+// that PUT, so nothing comes back (a marker left behind resurrected the directory).
+TEST_F(ObjectFsWriteTest, RemoveDuringTheUploadLeavesNothingBehind) {
+  Open();
+  ASSERT_TRUE(Lookup(1, "x").status().code() == ErrorCode::kNotFound);  // root listed
+  store_->set_latency(100ms);
+  auto race = [this]() -> Awaitable<Status> {
+    auto pause = [](std::chrono::milliseconds d) -> Awaitable<void> {
+      asio::steady_timer t(co_await asio::this_coro::executor, d);
+      co_await t.async_wait(asio::use_awaitable);
+    };
+    vfs::CreateRequest dir_req;
+    dir_req.type = vfs::FileType::kDirectory;
+    BFS_CO_RETURN_IF_ERROR((co_await fs_->Create(1, "d", dir_req)).status());
+    co_await pause(30ms);  // the marker PUT is running now
+    BFS_CO_RETURN_IF_ERROR(co_await fs_->Remove(1, "d"));
+    vfs::CreateRequest file_req;
+    BFS_CO_ASSIGN_OR_RETURN(vfs::Attr f, co_await fs_->Create(1, "f", file_req));
+    BFS_CO_RETURN_IF_ERROR((co_await fs_->Write(f.ino, 0, B("data"), vfs::StableHow::kFileSync))
+                               .status());
+    co_await fs_->Closed(f.ino);
+    co_await pause(30ms);  // the file's PUT is running now
+    BFS_CO_RETURN_IF_ERROR(co_await fs_->Remove(1, "f"));
+    co_return co_await fs_->Drain(10s);
+  };
+  Status s = Run(race());
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  store_->set_latency(0ms);
+  EXPECT_GE(store_->count(FakeObjectStore::Op::kPut), 2u);  // both PUTs did start
+  EXPECT_FALSE(Exists("d/"));
+  EXPECT_FALSE(Exists("f"));
 }
 
 TEST_F(ObjectFsWriteTest, CommittedWritesAndRenamesSurviveACrash) {
