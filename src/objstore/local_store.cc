@@ -279,23 +279,34 @@ Result<ListPage> LocalStore::ListSync(const ListRequest& req) const {
   const std::string& prefix = req.prefix;
   const std::string dir_part =
       prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/') + 1);
+  // Only keys after the continuation point are collected, and only the first max_keys + 1 of
+  // them are put in order: a page of a 100,000-entry directory costs one directory scan, not a
+  // full sort (a complete listing was quadratic-times-log before).
+  const std::string& after = std::max(req.start_after, req.continuation_token);
+  auto wanted = [&](const std::string& key) {
+    return key.compare(0, prefix.size(), prefix) == 0 && (after.empty() || key > after);
+  };
   std::vector<Candidate> found;
   std::error_code ec;
   fs::path start = dir_part.empty() ? bucket_dir_ : DataPath(dir_part);
   fs::path start_meta = meta_dir_ / dir_part;
   if (!fs::is_directory(start, ec)) return ListPage{};
   // The marker object of the listed directory itself ("a/" when listing prefix "a/").
-  if (!dir_part.empty() && dir_part == prefix && fs::exists(start_meta / kMarkerName, ec)) {
+  if (!dir_part.empty() && dir_part == prefix && wanted(prefix) &&
+      fs::exists(start_meta / kMarkerName, ec)) {
     found.push_back({prefix, false});
   }
   if (req.delimiter == "/") {
+    std::string key = dir_part;
     for (const auto& e : fs::directory_iterator(start, ec)) {
-      std::string name = e.path().filename().string();
-      std::string key = dir_part + name;
-      if (IsInternalName(name) || key.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string name = e.path().filename().string();
+      if (IsInternalName(name)) continue;
+      key.resize(dir_part.size());
+      key += name;
       if (e.is_directory(ec)) {
-        if (HasObjects(e.path(), start_meta / name)) found.push_back({key + "/", true});
-      } else {
+        key += '/';
+        if (wanted(key) && HasObjects(e.path(), start_meta / name)) found.push_back({key, true});
+      } else if (wanted(key)) {
         found.push_back({key, false});
       }
     }
@@ -307,19 +318,20 @@ Result<ListPage> LocalStore::ListSync(const ListRequest& req) const {
       if (IsInternalName(it->path().filename().string())) continue;
       bool dir = it->is_directory(ec);
       std::string key = dir ? rel + "/" : rel;
-      if (key.compare(0, prefix.size(), prefix) != 0 || (dir && key == prefix)) continue;
+      if (!wanted(key) || (dir && key == prefix)) continue;
       if (dir && !fs::exists(meta_dir_ / rel / kMarkerName, ec)) continue;
       found.push_back({key, false});
     }
   }
-  std::sort(found.begin(), found.end());
-  const std::string& after = std::max(req.start_after, req.continuation_token);
-  ListPage page;
   const std::size_t max_keys = static_cast<std::size_t>(std::clamp(req.max_keys, 1, 1000));
+  // One more than a page, so that "is there a next page" is known.
+  const std::size_t keep = std::min(found.size(), max_keys + 1);
+  std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(keep), found.end());
+  found.resize(keep);
+  ListPage page;
   std::size_t taken = 0;
   std::string last_key;
   for (const Candidate& c : found) {
-    if (!after.empty() && c.key <= after) continue;
     if (taken == max_keys) {
       page.next_continuation_token = last_key;
       break;
