@@ -274,6 +274,7 @@ Result<std::shared_ptr<const DirSnapshot>> InodeTable::ApplyListing(
   auto old = node->listing;
   auto snap = std::make_shared<DirSnapshot>();
   snap->loaded_at = now;
+  if (listed_since != SteadyTime{} && now > listed_since) snap->list_time = now - listed_since;
   snap->cookie_verifier = old ? old->cookie_verifier : ((dir * 0x9e3779b97f4a7c15ULL) | 1);
   if (old) snap->children = old->children;
   std::unordered_set<std::string> listed_names;

@@ -91,6 +91,7 @@ struct DirSnapshot {
   uint64_t verifier = 0;         // changes when the listing's content changes; never 0
   uint64_t cookie_verifier = 0;  // changes only when slots were renumbered; never 0
   SteadyTime loaded_at{};        // when the bucket was last listed
+  SteadyTime::duration list_time{};  // how long that complete listing took (0: unknown)
 
   // Slot of `name`, or nullopt.
   std::optional<std::size_t> Find(std::string_view name) const;

@@ -135,7 +135,7 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::CachedListing(vfs:
 
 Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::LoadDir(vfs::InodeId dir) {
   BFS_CO_ASSIGN_OR_RETURN(auto snap, co_await CachedListing(dir));
-  if (snap && IsFresh(snap->loaded_at)) co_return snap;
+  if (snap && IsFresh(*snap)) co_return snap;
   BFS_CO_ASSIGN_OR_RETURN(InodeRecord rec, GetRecord(dir));
   if (!snap) {
     // First listing: join (or start) the stream that READDIR may already be serving from.
@@ -163,7 +163,7 @@ Awaitable<ObjectFileSystem::SnapshotResult> ObjectFileSystem::ListAndApply(vfs::
                                                                            bool force) {
   // A load that finished just before this one was started is good enough.
   auto snap = table_.Listing(dir);
-  if (!force && snap && IsFresh(snap->loaded_at)) co_return snap;
+  if (!force && snap && IsFresh(*snap)) co_return snap;
   const SteadyTime started = Now();
   BFS_CO_ASSIGN_OR_RETURN(DirListing listing, co_await ListAllStable(prefix));
   NoteHidden(listing);

@@ -9,7 +9,8 @@
 // the first time a file's attributes are asked for (never by READDIR), then trusted for the TTL
 // (a re-listing that shows the same ETag and LastModified also confirms it).
 //
-// Consistency: an object changed directly in the bucket becomes visible within metadata_ttl;
+// Consistency: an object changed directly in the bucket becomes visible within metadata_ttl
+// (within 5x its listing time for a directory that takes longer than a fifth of the TTL to list);
 // Open() revalidates (close-to-open); Read() always sends If-Match with the known ETag, so bytes
 // of two versions are never mixed: on a mismatch the inode is refreshed and the read retried once.
 //
@@ -236,6 +237,14 @@ class ObjectFileSystem : public vfs::FileSystem {
 
   SteadyTime Now() const { return options_.clock(); }
   bool IsFresh(SteadyTime t) const { return Now() - t < options_.metadata_ttl; }
+  // A listing is fresh for the TTL, or for kListTimeFactor times as long as it took to list when
+  // that is longer: a directory whose listing outlasts the TTL (100,000 keys are 100 LIST pages)
+  // would otherwise be re-listed without pause by every GETATTR of it.
+  static constexpr int kListTimeFactor = 5;
+  bool IsFresh(const DirSnapshot& snap) const {
+    return Now() - snap.loaded_at < std::max<SteadyTime::duration>(
+                                        options_.metadata_ttl, kListTimeFactor * snap.list_time);
+  }
 
   // A directory's first listing in progress: READDIR serves its entries as LIST pages arrive
   // instead of waiting for the last page. Shared by the loader and its waiters.

@@ -374,6 +374,25 @@ TEST_F(ObjectFsTest, TtlExpiryRelists) {
   EXPECT_EQ(third->verifier, second->verifier);  // unchanged listing, unchanged verifier
 }
 
+// A directory that takes longer than a fifth of the TTL to list stays cached for five times its
+// listing time: otherwise every access after the TTL would wait for yet another full listing.
+TEST_F(ObjectFsTest, SlowListingsStayFreshLongerThanTheTtl) {
+  for (int i = 0; i < 3; ++i) store_->PutSync("k" + std::to_string(i), "x");
+  store_->set_max_keys_cap(1);  // 3 pages (and a last, empty one at most)
+  store_->set_on_list([this] { Advance(2s); });
+  auto fs = MakeFs();  // TTL 5 s
+  ASSERT_TRUE(Run(fs->Lookup(1, "k0")).ok());
+  const uint64_t lists = store_->count(Op::kList);
+  ASSERT_GE(lists, 3u);  // so the listing took >= 6 s: fresh for >= 30 s
+  store_->set_on_list({});
+  Advance(20s);
+  EXPECT_EQ(Run(fs->Lookup(1, "k9")).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->count(Op::kList), lists);  // still the first listing
+  Advance(15s);
+  EXPECT_EQ(Run(fs->Lookup(1, "k9")).status().code(), ErrorCode::kNotFound);
+  EXPECT_GT(store_->count(Op::kList), lists);  // re-listed
+}
+
 TEST_F(ObjectFsTest, DirectoryChangeAttributeFollowsListing) {
   store_->PutSync("d/a", "1");
   auto fs = MakeFs();

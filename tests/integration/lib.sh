@@ -60,6 +60,15 @@ metric() {
     awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {print s + 0}'
 }
 
+# guest_tool NAME [LIBS...]: builds tests/integration/guest_tools/NAME.c into a static binary
+# $BFS_TMP/NAME (for KCLIENT_FILES: the guest has no libc of its own to link against).
+guest_tool() {
+  local name=$1
+  shift
+  gcc -static -O2 -o "$BFS_TMP/$name" "$(dirname "${BASH_SOURCE[0]}")/guest_tools/$name.c" "$@" \
+    2>"$BFS_TMP/$name.cc.log" || { cat "$BFS_TMP/$name.cc.log" >&2; exit 1; }
+}
+
 CHECKS_FAILED=0
 check() {  # check NAME COMMAND... — runs COMMAND, prints ok/FAIL, counts failures
   local name=$1

@@ -12,12 +12,8 @@ BUCKETFS=$1
 bucket=lock-test
 lease=15
 
-for tool in locktool sqlite_writer; do
-  libs=()
-  [[ $tool == sqlite_writer ]] && libs=(-lsqlite3 -lm -lpthread -ldl)
-  gcc -static -O2 -o "$BFS_TMP/$tool" "$here/guest_tools/$tool.c" "${libs[@]}" 2>"$BFS_TMP/$tool.cc.log" ||
-    { cat "$BFS_TMP/$tool.cc.log" >&2; exit 1; }
-done
+guest_tool locktool
+guest_tool sqlite_writer -lsqlite3 -lm -lpthread -ldl
 
 start_moto
 python3 "$here/s3_put.py" "$MOTO_URL" "$bucket" mkbucket

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,8 @@ class FakeObjectStore : public objstore::ObjectStore {
   // Server-side cap on max-keys (S3: 1000).
   void set_max_keys_cap(int cap) { max_keys_cap_ = cap; }
   void set_latency(std::chrono::milliseconds latency) { latency_ = latency; }
+  // Called at every LIST request (e.g. to advance a test clock: a listing that takes time).
+  void set_on_list(std::function<void()> hook) { on_list_ = std::move(hook); }
   // The next `times` calls of `op` fail with `status`.
   void FailNext(Op op, Status status, int times = 1) {
     std::lock_guard lock(mu_);
@@ -108,6 +111,7 @@ class FakeObjectStore : public objstore::ObjectStore {
 
   Awaitable<Result<objstore::ListPage>> List(objstore::ListRequest req) override {
     if (auto s = co_await Begin(Op::kList); !s.ok()) co_return s;
+    if (on_list_) on_list_();
     std::lock_guard lock(mu_);
     objstore::ListPage page;
     int max_keys = std::min(req.max_keys <= 0 ? 1000 : req.max_keys, max_keys_cap_.load());
@@ -330,6 +334,7 @@ class FakeObjectStore : public objstore::ObjectStore {
   std::chrono::system_clock::time_point wall_ =
       std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
   std::atomic<int> max_keys_cap_{1000};
+  std::function<void()> on_list_;
   std::atomic<std::chrono::milliseconds> latency_{std::chrono::milliseconds(0)};
   std::atomic<uint64_t> counts_[static_cast<int>(Op::kCount)] = {};
 };
