@@ -173,6 +173,12 @@ Stat CheckPerm(const OpContext& ctx, const Object& obj, uint32_t bits, bool owne
   return (PermBits(*ctx.call, obj.attr) & bits) == bits ? Stat::kOk : Stat::kAccess;
 }
 
+Stat CheckDataAccess(const OpContext& ctx, const Object& obj, bool write) {
+  if (write) return CheckPerm(ctx, obj, kPermWrite, /*owner_override=*/true);
+  if (CallerUid(*ctx.call) == obj.attr.uid) return Stat::kOk;
+  return (PermBits(*ctx.call, obj.attr) & (kPermRead | kPermExec)) != 0 ? Stat::kOk : Stat::kAccess;
+}
+
 Stat CheckSetAttrPerm(const OpContext& ctx, const vfs::Attr& attr,
                       const vfs::SetAttrRequest& request, bool write_open) {
   const rpc::CallContext& call = *ctx.call;

@@ -67,6 +67,11 @@ uint32_t PermBits(const rpc::CallContext& call, const vfs::Attr& attr);
 // the file's owner always passes (as Linux nfsd does for OPEN and special-stateid I/O, so that a
 // client can use a file it created read-only, e.g. tar extracting a 0444 file).
 Stat CheckPerm(const OpContext& ctx, const Object& obj, uint32_t bits, bool owner_override = false);
+// READ / WRITE (and ALLOCATE, COPY) permission, checked on every call whatever the stateid: a
+// stateid is no capability, and another principal using a client's open stateid gets
+// NFS4ERR_ACCESS (as from Linux nfsd). The owner always passes (owner_override); reading also
+// passes with execute permission (a client reads a program it may only execute).
+Stat CheckDataAccess(const OpContext& ctx, const Object& obj, bool write);
 // Who may change which attribute (POSIX chmod/chown/utimes/truncate rules; chown_restricted):
 // mode and client times → owner or root (else NFS4ERR_PERM); uid → root (unless unchanged);
 // gid → root, or the owner to a group of theirs; time "now" → owner, root or write permission;

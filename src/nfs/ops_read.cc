@@ -22,6 +22,7 @@ Awaitable<Stat> OpRead(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   if (obj.is_dir()) co_return Stat::kIsDir;
   if (obj.attr.type != vfs::FileType::kRegular) co_return Stat::kInval;
   if ((s = CheckReadStateId(ctx, obj, stateid)) != Stat::kOk) co_return s;
+  if ((s = CheckDataAccess(ctx, obj, /*write=*/false)) != Stat::kOk) co_return s;
   count = std::min(count, Server(ctx).options().max_read);
   if (count == 0 || offset >= obj.attr.size) {
     // RFC 8881 §18.22.3: a zero-length read or one at/after end of file returns eof.

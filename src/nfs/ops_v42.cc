@@ -35,16 +35,14 @@ bool SkipNetloc(xdr::Decoder& d) {
 
 // The current fh as a regular file an ALLOCATE/DEALLOCATE may change: WRONG_TYPE for anything
 // else (RFC 7862 §15.1.3, §15.4.3), a stateid valid for writing, a writable export and, for the
-// anonymous stateid, write permission.
+// caller's write permission.
 Awaitable<Stat> ResolveWritableFile(OpContext& ctx, const StateId& stateid, Object* obj) {
   Stat s = co_await ResolveCurrent(ctx, obj);
   if (s != Stat::kOk) co_return s;
   if ((s = CheckRegularFile(*obj, Stat::kWrongType, /*dir_too=*/true)) != Stat::kOk) co_return s;
-  bool special = false;
-  if ((s = CheckWriteStateId(ctx, *obj, stateid, &special)) != Stat::kOk) co_return s;
+  if ((s = CheckWriteStateId(ctx, *obj, stateid)) != Stat::kOk) co_return s;
   if (obj->read_only()) co_return Stat::kRofs;
-  if (special) s = CheckPerm(ctx, *obj, kPermWrite, /*owner_override=*/true);
-  co_return s;
+  co_return CheckDataAccess(ctx, *obj, /*write=*/true);
 }
 
 // offset4 + length4 of ALLOCATE/DEALLOCATE: a zero length is INVAL, past the largest file FBIG.
@@ -86,10 +84,12 @@ Awaitable<Stat> OpCopy(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   }
   if (!SameFs(src, dst)) co_return Stat::kXdev;
   if ((s = CheckReadStateId(ctx, src, src_sid)) != Stat::kOk) co_return s;
-  bool special = false;
-  if ((s = CheckWriteStateId(ctx, dst, dst_sid, &special)) != Stat::kOk) co_return s;
+  if ((s = CheckWriteStateId(ctx, dst, dst_sid)) != Stat::kOk) co_return s;
   if (dst.read_only()) co_return Stat::kRofs;
-  if (special && (s = CheckPerm(ctx, dst, kPermWrite, true)) != Stat::kOk) co_return s;
+  if ((s = CheckDataAccess(ctx, src, /*write=*/false)) != Stat::kOk ||
+      (s = CheckDataAccess(ctx, dst, /*write=*/true)) != Stat::kOk) {
+    co_return s;
+  }
   // RFC 7862 §15.2.3: a source range past the source's end is INVAL; count 0 copies to its end.
   if (src_offset > src.attr.size) co_return Stat::kInval;
   const uint64_t available = src.attr.size - src_offset;

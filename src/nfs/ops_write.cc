@@ -63,12 +63,9 @@ Awaitable<Stat> OpWrite(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   Stat s = co_await ResolveCurrent(ctx, &obj);
   if (s != Stat::kOk) co_return s;
   if ((s = CheckRegularFile(obj, Stat::kInval)) != Stat::kOk) co_return s;
-  bool special = false;
-  if ((s = CheckWriteStateId(ctx, obj, stateid, &special)) != Stat::kOk) co_return s;
+  if ((s = CheckWriteStateId(ctx, obj, stateid)) != Stat::kOk) co_return s;
   if (obj.read_only()) co_return Stat::kRofs;
-  if (special && (s = CheckPerm(ctx, obj, kPermWrite, /*owner_override=*/true)) != Stat::kOk) {
-    co_return s;
-  }
+  if ((s = CheckDataAccess(ctx, obj, /*write=*/true)) != Stat::kOk) co_return s;
   // More than maxwrite is a short write (the client sends the rest again).
   const std::size_t count = std::min<std::size_t>(data.size(), Server(ctx).options().max_write);
   if (offset > kMaxFileBytes || count > kMaxFileBytes - offset) co_return Stat::kFBig;

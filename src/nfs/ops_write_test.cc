@@ -323,6 +323,37 @@ TEST_F(OpsWriteTest, WriteTypeAndPermissionChecks) {
   EXPECT_EQ(StatusOf(big), Stat::kFBig);
 }
 
+// A stateid is no capability (pynfs WRT19): another user presenting uid 1000's open stateid of
+// a 0600 file can neither write nor read it; the owner can, even when the mode forbids it.
+TEST_F(OpsWriteTest, AnotherUsersOpenStateIdGrantsNoAccess) {
+  fs_->AddFile(1, "secret", "classified", 0600);
+  ASSERT_EQ(call_.sys.uid, 1000u);
+  fs_->SetOwner(Attr({"secret"})->ino, 1000, 1000);
+  OpenRes mine = Open("secret", kBoth);
+  call_.sys.uid = 2000;
+  call_.sys.gid = 2000;
+  CompoundBuilder write = InData({"secret"});
+  write.Write(mine.sid, 0, kFileSync4, "leaked");
+  EXPECT_EQ(StatusOf(write), Stat::kAccess);
+  CompoundBuilder read = InData({"secret"});
+  read.Read(mine.sid, 0, 100);
+  EXPECT_EQ(StatusOf(read), Stat::kAccess);
+  CompoundBuilder anonymous = InData({"secret"});
+  anonymous.Read(kAnonymous, 0, 100);
+  EXPECT_EQ(StatusOf(anonymous), Stat::kAccess);
+  EXPECT_EQ(Data({"secret"}), "classified");
+  // The owner passes whatever the mode (a file created read-only is still written by its
+  // creator).
+  call_.sys.uid = 1000;
+  call_.sys.gid = 1000;
+  fs_->AddFile(1, "readonly", "r", 0400);
+  fs_->SetOwner(Attr({"readonly"})->ino, 1000, 1000);
+  CompoundBuilder owner = InData({"readonly"});
+  owner.Write(kAnonymous, 0, kFileSync4, "w").Read(kAnonymous, 0, 10);
+  EXPECT_EQ(StatusOf(owner), Stat::kOk);
+  EXPECT_EQ(Data({"readonly"}), "w");
+}
+
 TEST_F(OpsWriteTest, CloseOfTheLastOpenTellsTheFileSystem) {
   OpenRes a = Open("hello.txt", kBoth, -1, Attrs(), 0, Stat::kOk, "owner-a");
   OpenRes b = Open("hello.txt", kRead, -1, Attrs(), 0, Stat::kOk, "owner-b");
