@@ -80,8 +80,9 @@ inline constexpr uint32_t kSuppattrExclcreat = 75;  // 4.1
 // bitmap4: a variable-length array of 32-bit words; bit n is word n/32, bit n%32.
 class Bitmap {
  public:
-  // Longest bitmap accepted from the wire. Bits beyond what we know are simply unsupported.
-  static constexpr uint32_t kMaxWords = 8;
+  // Longest bitmap accepted from the wire: attribute numbers below 1024 (pynfs GATT4 asks for
+  // 1000). Bits beyond what we know are simply unsupported (GETATTR leaves them out).
+  static constexpr uint32_t kMaxWords = 32;
 
   Bitmap() = default;
   Bitmap(std::initializer_list<uint32_t> bits) {

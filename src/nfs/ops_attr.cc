@@ -75,7 +75,11 @@ Awaitable<Stat> OpAccess(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) 
   Object obj;
   Stat s = co_await ResolveCurrent(ctx, &obj);
   if (s != Stat::kOk) co_return s;
-  const uint32_t supported = requested & kAccessAll;
+  // RFC 8881 §18.1.3: LOOKUP and DELETE mean something for directories only, EXECUTE for
+  // everything else; `supported` leaves out the bits with no meaning for the object's type.
+  const uint32_t meaningful =
+      obj.is_dir() ? kAccessAll & ~kAccessExecute : kAccessAll & ~(kAccessLookup | kAccessDelete);
+  const uint32_t supported = requested & meaningful;
   res.WriteU32(supported);
   res.WriteU32(GrantAccess(*ctx.call, obj, supported));
   co_return Stat::kOk;

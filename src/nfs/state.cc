@@ -26,6 +26,29 @@ void StoreU64(uint8_t* p, uint64_t v) {
   StoreU32(p + 4, static_cast<uint32_t>(v));
 }
 
+// `seen` holds bit (1 << v) per share value v (0..3) asked for: is `want` the union of some of
+// them?
+bool IsUnionOf(uint8_t seen, uint32_t want) {
+  for (uint32_t subset = 1; subset < 16; ++subset) {
+    if ((subset & ~uint32_t{seen}) != 0) continue;
+    uint32_t u = 0;
+    for (uint32_t v = 0; v < 4; ++v) {
+      if ((subset & (1u << v)) != 0) u |= v;
+    }
+    if (u == want) return true;
+  }
+  return false;
+}
+
+// The values of `seen` that are within `mode` (what is left after a downgrade to it).
+uint8_t KeepWithin(uint8_t seen, uint32_t mode) {
+  uint8_t out = 0;
+  for (uint32_t v = 0; v < 4; ++v) {
+    if ((seen & (1u << v)) != 0 && (v & ~mode) == 0) out |= static_cast<uint8_t>(1u << v);
+  }
+  return out;
+}
+
 uint32_t MakeEpoch() {
   // Seconds since the Unix epoch, mixed with randomness so two starts within one second differ.
   auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -420,6 +443,8 @@ Stat StateManager::Open(uint32_t minor, uint64_t clientid, const OpenArgs& args,
     if (o.clientid == clientid && o.owner == args.owner && o.file == file) {
       o.access |= access;  // upgrade (RFC 8881 §18.16.4)
       o.deny |= deny;
+      o.access_seen |= static_cast<uint8_t>(1u << access);
+      o.deny_seen |= static_cast<uint8_t>(1u << deny);
       ++o.stateid.seqid;
       *stateid = o.stateid;
       return Stat::kOk;
@@ -429,6 +454,8 @@ Stat StateManager::Open(uint32_t minor, uint64_t clientid, const OpenArgs& args,
   o.stateid = NewStateId();
   o.access = access;
   o.deny = deny;
+  o.access_seen = static_cast<uint8_t>(1u << access);
+  o.deny_seen = static_cast<uint8_t>(1u << deny);
   OtherKey k;
   std::memcpy(k.data(), o.stateid.other, k.size());
   *stateid = o.stateid;
@@ -495,9 +522,14 @@ Stat StateManager::OpenDowngrade(uint32_t minor, const StateId& id, uint32_t seq
   if (!(o->file == file)) return Stat::kBadStateId;
   access &= kShareAccessMask;
   if (access == 0 || (access & ~o->access) != 0 || (deny & ~o->deny) != 0) return Stat::kInval;
+  // Only back to what some of the OPENs asked for: BOTH alone never downgrades to READ (pynfs
+  // OPDG2/3, as Linux nfsd).
+  if (!IsUnionOf(o->access_seen, access) || !IsUnionOf(o->deny_seen, deny)) return Stat::kInval;
   if (Stat s = CheckOwnerSeqid(minor, *o, seqid); s != Stat::kOk) return s;
   o->access = access;
   o->deny = deny;
+  o->access_seen = KeepWithin(o->access_seen, access);
+  o->deny_seen = KeepWithin(o->deny_seen, deny);
   ++o->stateid.seqid;
   *out = o->stateid;
   return Stat::kOk;

@@ -241,6 +241,10 @@ class StateManager {
     FileHandle file;
     uint32_t access = 0;
     uint32_t deny = 0;
+    // Bit (1 << v) for each share_access / share_deny value v an OPEN of this stateid asked for:
+    // OPEN_DOWNGRADE may only return to a union of them (RFC 7530 §9.9).
+    uint8_t access_seen = 0;
+    uint8_t deny_seen = 0;
   };
   using OwnerKey = std::pair<uint64_t, Bytes>;
   using OtherKey = std::array<uint8_t, kNfs4OtherSize>;
