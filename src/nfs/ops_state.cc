@@ -50,7 +50,7 @@ Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid)
 Stat CheckWriteStateId(OpContext& ctx, const Object& obj, const StateId& stateid, bool* special) {
   StateId id;
   if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
-  if (special != nullptr) *special = IsAnonymousStateId(id);
+  if (special != nullptr) *special = IsAnonymousStateId(id) || IsReadBypassStateId(id);
   return State(ctx).CheckIo(ctx.minor_version, id, obj.fh, /*write=*/true);
 }
 

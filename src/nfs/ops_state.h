@@ -17,9 +17,9 @@ namespace bucketfs::nfs {
 // RFC 7530 §9.1.4.
 Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid);
 // Validates the stateid of an op that changes `obj`'s data or size (WRITE, SETATTR of size,
-// ALLOCATE, DEALLOCATE, the COPY destination): the anonymous stateid is accepted (and sets
-// *special when given: the caller holds no open), the read-bypass stateid is BAD_STATEID, and an
-// open stateid without write access is NFS4ERR_OPENMODE (RFC 8881 §8.2.2, §18.32.3). Permission
+// ALLOCATE, DEALLOCATE, the COPY destination): the anonymous stateid, and the READ bypass one
+// that stands for it here (RFC 8881 §8.2.3), are accepted (and set *special when given: the
+// caller holds no open), and an open stateid without write access is NFS4ERR_OPENMODE (RFC 8881 §8.2.2, §18.32.3). Permission
 // is the caller's to check (CheckDataAccess).
 Stat CheckWriteStateId(OpContext& ctx, const Object& obj, const StateId& stateid,
                        bool* special = nullptr);

@@ -291,10 +291,11 @@ TEST_F(OpsWriteTest, WriteWithReadOnlyOpenIsOpenMode) {
   ReplyReader r = Run(b);
   EXPECT_EQ(r.status(), Stat::kOpenMode);
   EXPECT_EQ(Data({"hello.txt"}), "hello world\n");
-  // The read-bypass stateid never writes.
+  // The READ bypass stateid in a WRITE is the anonymous one (RFC 8881 §8.2.3; pynfs WRT2).
   CompoundBuilder bypass = InData({"hello.txt"});
-  bypass.Write(Sid(0xffffffff, 0xff), 0, kUnstable4, "x");
-  EXPECT_EQ(StatusOf(bypass), Stat::kBadStateId);
+  bypass.Write(Sid(0xffffffff, 0xff), 0, kDataSync4, "H");
+  EXPECT_EQ(StatusOf(bypass), Stat::kOk);
+  EXPECT_EQ(Data({"hello.txt"}), "Hello world\n");
 }
 
 TEST_F(OpsWriteTest, WriteTypeAndPermissionChecks) {

@@ -596,8 +596,8 @@ Stat StateManager::CheckIo(uint32_t minor, const StateId& id, const FileHandle& 
   std::lock_guard lock(mu_);
   // I/O without an open (the special stateids) still respects the share_deny of every open of
   // the file: NFS4ERR_LOCKED (RFC 7530 §9.1.4.3, RFC 8881 §9.7).
+  // The READ bypass stateid in a WRITE or SETATTR is the anonymous one (RFC 8881 §8.2.3).
   if (IsAnonymousStateId(id) || IsReadBypassStateId(id)) {
-    if (write && IsReadBypassStateId(id)) return Stat::kBadStateId;
     return DeniedToSpecialStateId(file, write) ? Stat::kLocked : Stat::kOk;
   }
   OpenState* o = nullptr;
