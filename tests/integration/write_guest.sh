@@ -103,6 +103,16 @@ echo "SUM hard.a $(sum hard.a)"
 echo scratch >gone.txt && rm gone.txt
 ck "rm" test ! -e gone.txt
 ck "rmdir of a non-empty directory fails" sh -c '! rmdir moved 2>/dev/null'
+# rmdir right after mkdir (and chmod), while the directory's marker PUT is still in flight: the
+# marker must not stay behind in the bucket (the directory came back after a re-listing).
+mkdir race
+i=0
+while [ $i -lt 20 ]; do
+  mkdir race/d$i && rmdir race/d$i
+  mkdir race/m$i && chmod 700 race/m$i && rmdir race/m$i
+  i=$((i + 1))
+done
+ck "mkdir/rmdir in a loop leaves no directory" test -z "$(ls race)"
 cp sizes.mibplus copied.bin
 ck "cp (NFS COPY where the client uses it)" test "$(sum copied.bin)" = "$(sum sizes.mibplus)"
 echo "SUM copied.bin $(sum copied.bin)"

@@ -99,6 +99,8 @@ want(meta("link.to.page").get("mode") == str(0o120777) and body("link.to.page") 
 want(body("hard.a") == body("hard.b") == b"linked\nmore\n", "both hard link keys hold the file")
 want("emptydir/" in keys and "emptydir/sub/" not in keys, "mkdir marker, rmdir removed its marker")
 want("gone.txt" not in keys, "removed file deleted")
+left = [k for k in keys if k.startswith("race/") and k != "race/"]
+want(not left, f"directories removed right after mkdir left no marker ({left[:5]})")
 want(meta("sizes.page").get("mode") == str(0o100644), "new file mode 0644")
 for b in bad:
     print("     bucket:", b)
