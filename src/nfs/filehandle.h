@@ -27,7 +27,7 @@ struct FileHandle {
   uint32_t generation = 0;
 
   bool IsPseudo() const { return export_id == 0; }
-  friend bool operator==(const FileHandle&, const FileHandle&) = default;
+  friend auto operator<=>(const FileHandle&, const FileHandle&) = default;
 };
 
 inline constexpr uint64_t kPseudoRootIno = 1;

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "nfs/attrs.h"
+#include "nfs/callback.h"
 #include "nfs/compound.h"
 #include "nfs/errors.h"
 #include "nfs/nfs_server.h"
@@ -196,6 +197,10 @@ Awaitable<rpc::AcceptStat> Nfs4Program::Call(const rpc::CallContext& call, ByteV
 
 void Nfs4Program::ConnectionClosed(uint64_t connection_id) {
   StateConnectionClosed(server_, connection_id);
+}
+
+void Nfs4Program::SetReverseCaller(std::shared_ptr<rpc::ReverseCaller> caller) {
+  server_.callbacks().SetCaller(std::move(caller));
 }
 
 }  // namespace bucketfs::nfs

@@ -32,6 +32,8 @@ class Nfs4Program : public rpc::Program {
   Awaitable<rpc::AcceptStat> Call(const rpc::CallContext& ctx, ByteView args,
                                   xdr::Encoder& results) override;
   void ConnectionClosed(uint64_t connection_id) override;
+  // The back channel's transport: CB_RECALLs go out through it (nfs/callback.h).
+  void SetReverseCaller(std::shared_ptr<rpc::ReverseCaller> caller) override;
 
  private:
   NfsServer& server_;

@@ -1,7 +1,11 @@
 #include "nfs/nfs_server.h"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 
+#include "base/metrics.h"
+#include "nfs/callback.h"
 #include "nfs/nfs4_program.h"
 #include "nfs/ops_state.h"
 #include "nfs/state.h"
@@ -13,13 +17,16 @@ NfsServer::NfsServer(asio::any_io_executor ex, vfs::ExportTable& exports, NfsOpt
       exports_(exports),
       options_(options),
       pseudo_(exports),
-      state_(std::make_unique<StateManager>(
+      state_(std::make_shared<StateManager>(
           std::chrono::seconds(options_.lease_seconds),
           StateLimits{.max_request_size = options_.max_write + 64 * 1024,
                       .max_response_size = options_.max_read + 64 * 1024,
                       .max_response_size_cached = 64 * 1024,
                       .max_operations = options_.max_ops,
                       .max_slots = 64})),
+      callbacks_(std::make_shared<CallbackService>(
+          ex_, state_, [key = options_.handle_key](const FileHandle& fh) { return key.Encode(fh); },
+          std::chrono::milliseconds(options_.callback_timeout_ms))),
       program_(std::make_shared<Nfs4Program>(*this)) {
   const uint32_t grace = options_.grace_seconds ? options_.grace_seconds : options_.lease_seconds;
   state_->BeginGrace(options_.previous_clients, std::chrono::seconds(grace));
@@ -53,9 +60,30 @@ void NfsServer::ArmReaper(std::shared_ptr<asio::steady_timer> timer) {
   timer->async_wait([this, timer](const boost::system::error_code& ec) {
     if (ec) return;
     ReapExpiredState(*this);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_delegation_check_ >= std::chrono::seconds(options_.delegation_check_seconds) &&
+        state_->has_delegations() && !checking_delegations_.exchange(true)) {
+      last_delegation_check_ = now;
+      asio::co_spawn(ex_, CheckDelegatedFiles(*this), asio::detached);
+    }
     std::lock_guard lock(reaper_mu_);
     if (reaper_ == timer) ArmReaper(timer);
   });
+}
+
+Awaitable<void> NfsServer::CheckDelegatedFiles(NfsServer& server) {
+  static Counter& revoked = DefaultMetrics().GetCounter(
+      "bucketfs_nfs_delegations_revoked_total",
+      "Delegations revoked because their file changed in the bucket behind the gateway.");
+  for (const auto& [fh, change] : server.state_->DelegatedFiles()) {
+    auto exp = server.exports_.FindById(fh.export_id);
+    if (!exp) continue;
+    // GetAttr revalidates against the bucket once the metadata TTL ran out (a HEAD).
+    auto attr = co_await exp->fs->GetAttr(fh.ino);
+    if (attr.ok() && attr->change == change && attr->generation == fh.generation) continue;
+    revoked.Inc(server.state_->RevokeDelegationsOf(fh));
+  }
+  server.checking_delegations_ = false;
 }
 
 }  // namespace bucketfs::nfs

@@ -13,6 +13,7 @@
 // Thread-safety: all public methods are thread-safe; Start/Stop are called once each.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -29,9 +30,10 @@
 
 namespace bucketfs::nfs {
 
-class ClientRecords;  // client_records.h
-class StateManager;   // state.h
-class Nfs4Program;    // nfs4_program.h
+class CallbackService;  // callback.h
+class ClientRecords;    // client_records.h
+class StateManager;     // state.h
+class Nfs4Program;      // nfs4_program.h
 
 struct NfsOptions {
   uint32_t lease_seconds = 90;
@@ -45,6 +47,12 @@ struct NfsOptions {
   uint32_t max_write = 1 << 20;  // maxwrite attribute
   uint32_t max_ops = 128;        // hard bound on operations per COMPOUND
   uint32_t max_readdir_entries = 1024;
+  // Read delegations for 4.1 clients with a back channel (nfs/callback.h); how long a CB_RECALL
+  // may wait for its reply; how often delegated files are checked against the bucket (a change
+  // made there revokes the delegation).
+  bool delegations = true;
+  uint32_t callback_timeout_ms = 5000;
+  uint32_t delegation_check_seconds = 10;
   // Authenticates file handles (nfs/filehandle.h); the server passes the gateway's persistent key.
   HandleKey handle_key;
 };
@@ -65,18 +73,26 @@ class NfsServer {
   vfs::ExportTable& exports() { return exports_; }
   const PseudoFs& pseudo() const { return pseudo_; }
   StateManager& state() { return *state_; }
+  CallbackService& callbacks() { return *callbacks_; }
   const std::shared_ptr<ClientRecords>& client_records() const { return options_.client_records; }
   const asio::any_io_executor& executor() const { return ex_; }
   const NfsOptions& options() const { return options_; }
 
  private:
   void ArmReaper(std::shared_ptr<asio::steady_timer> timer);
+  // Every delegation_check_seconds: revokes the delegations of files whose change attribute
+  // moved since the grant (the object changed in the bucket behind the gateway; see
+  // StateManager::RevokeDelegationsOf for why not a recall).
+  static Awaitable<void> CheckDelegatedFiles(NfsServer& server);
 
   asio::any_io_executor ex_;
   vfs::ExportTable& exports_;
   NfsOptions options_;
   PseudoFs pseudo_;
-  std::unique_ptr<StateManager> state_;
+  std::shared_ptr<StateManager> state_;
+  std::shared_ptr<CallbackService> callbacks_;
+  std::atomic<bool> checking_delegations_{false};
+  std::chrono::steady_clock::time_point last_delegation_check_{};  // reaper thread only
   std::shared_ptr<Nfs4Program> program_;
   std::mutex reaper_mu_;
   std::shared_ptr<asio::steady_timer> reaper_;  // guarded by reaper_mu_

@@ -1,6 +1,9 @@
 // Name-space mutations: CREATE, REMOVE, RENAME, LINK.
+#include "nfs/nfs_server.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
+#include "nfs/ops_state.h"
+#include "nfs/state.h"
 
 namespace bucketfs::nfs {
 namespace {
@@ -75,6 +78,17 @@ Awaitable<Stat> OpCreate(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) 
   co_return Stat::kOk;
 }
 
+// The delegations other clients hold on `dir`/`name` are recalled first (NFS4ERR_DELAY until they
+// are returned); nothing to do when the name does not exist or no delegation is out.
+namespace {
+Awaitable<Stat> BreakDelegationsOf(OpContext& ctx, const Object& dir, const std::string& name) {
+  if (!ctx.server->state().has_delegations()) co_return Stat::kOk;
+  Object target;
+  if (co_await LookupChild(ctx, dir, name, &target) != Stat::kOk) co_return Stat::kOk;
+  co_return StateBreakDelegations(ctx, target.fh);
+}
+}  // namespace
+
 // REMOVE: RFC 7530 §16.26, RFC 8881 §18.25.
 Awaitable<Stat> OpRemove(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   std::string name;
@@ -85,6 +99,7 @@ Awaitable<Stat> OpRemove(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) 
   if (!dir.is_dir()) co_return Stat::kNotDir;
   if ((s = CheckName(name)) != Stat::kOk) co_return s;
   if ((s = CheckMutableDir(ctx, dir)) != Stat::kOk) co_return s;
+  if ((s = co_await BreakDelegationsOf(ctx, dir, name)) != Stat::kOk) co_return s;
   Status st = co_await dir.fs().Remove(dir.fh.ino, name);
   if (!st.ok()) co_return ToNfsStat(st);
   WriteChangeInfo(res, dir.attr.change, co_await ChangeAfter(dir, dir.attr.change));
@@ -124,6 +139,11 @@ Awaitable<Stat> OpRename(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) 
     }
   }
   if (!same_file) {
+    // Both the file renamed and the one it replaces change under their delegation holders.
+    if ((s = StateBreakDelegations(ctx, from.fh)) != Stat::kOk ||
+        (s = co_await BreakDelegationsOf(ctx, dst, newname)) != Stat::kOk) {
+      co_return s;
+    }
     Status st = co_await src.fs().Rename(src.fh.ino, oldname, dst.fh.ino, newname);
     if (!st.ok()) co_return ToNfsStat(st);
   }
@@ -151,6 +171,7 @@ Awaitable<Stat> OpLink(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   if ((s = CheckName(name)) != Stat::kOk) co_return s;
   if (!SameFs(file, dir)) co_return Stat::kXdev;
   if ((s = CheckMutableDir(ctx, dir)) != Stat::kOk) co_return s;
+  if ((s = StateBreakDelegations(ctx, file.fh)) != Stat::kOk) co_return s;  // its nlink changes
   auto linked = co_await dir.fs().Link(file.fh.ino, dir.fh.ino, name);
   if (!linked.ok()) co_return ToNfsStat(linked.status());
   WriteChangeInfo(res, dir.attr.change, co_await ChangeAfter(dir, dir.attr.change));

@@ -14,8 +14,10 @@ Awaitable<Stat> OpenTarget(OpContext& ctx, const OpenArgs& a, Object* file) {
   Object cur;
   Stat s = co_await ResolveCurrent(ctx, &cur);
   if (s != Stat::kOk) co_return s;
-  // CLAIM_FH (4.1) and CLAIM_PREVIOUS (a reclaim after a restart) name the file itself.
-  if (a.claim == ClaimType::kFh || a.claim == ClaimType::kPrevious) {
+  // CLAIM_FH (4.1), CLAIM_PREVIOUS (a reclaim after a restart) and CLAIM_DELEG_CUR_FH (an open
+  // made under a delegation being returned) name the file itself.
+  if (a.claim == ClaimType::kFh || a.claim == ClaimType::kPrevious ||
+      a.claim == ClaimType::kDelegCurFh) {
     *file = cur;
     co_return Stat::kOk;
   }
@@ -114,7 +116,20 @@ Awaitable<Stat> CreateOrFind(OpContext& ctx, const OpenArgs& a, const Object& di
   co_return Stat::kOk;
 }
 
-void WriteDelegation(const OpContext& ctx, uint32_t share_access, xdr::Encoder& res) {
+void WriteDelegation(const OpContext& ctx, uint32_t share_access,
+                     const std::optional<StateId>& deleg, xdr::Encoder& res) {
+  if (deleg) {
+    // open_read_delegation4 (RFC 8881 §18.16.1): not being recalled, and an ACE that promises
+    // nothing (the client keeps asking ACCESS).
+    res.WriteU32(kOpenDelegateRead);
+    WriteStateId(res, *deleg);
+    res.WriteBool(false);  // recall
+    res.WriteU32(0);       // ACE4_ACCESS_ALLOWED_ACE_TYPE
+    res.WriteU32(0);       // flags
+    res.WriteU32(0);       // access mask
+    res.WriteString("");   // who
+    return;
+  }
   const uint32_t want = share_access & kShareWantMask;
   if (ctx.minor_version == 0 || want == kShareWantNoPreference) {
     res.WriteU32(kOpenDelegateNone);
@@ -150,11 +165,19 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
     case ClaimType::kPrevious:
       // Reclaim of an open held before the gateway restarted (RFC 7530 §9.6.2, RFC 8881
       // §8.4.2.1): allowed during the grace period to clients the previous instance recorded
-      // (StateManager::Open). No delegation was ever granted, so none is reclaimed.
+      // (StateManager::Open). Delegations do not survive a restart, so none is reclaimed.
       if (a.create) co_return Stat::kInval;
       break;
+    case ClaimType::kDelegateCur:
+    case ClaimType::kDelegCurFh:
+      // An open the client made locally under its delegation, sent while returning it
+      // (RFC 8881 §10.2.1): checked against the delegation once the file is known.
+      if (a.create) co_return Stat::kInval;
+      if (ctx.minor_version == 0 && a.claim == ClaimType::kDelegCurFh) co_return Stat::kInval;
+      break;
     default:
-      co_return Stat::kNotSupp;  // delegation claims: we never grant delegations
+      // CLAIM_DELEGATE_PREV / CLAIM_DELEG_PREV_FH: delegations do not survive a client restart.
+      co_return Stat::kNotSupp;
   }
   const bool write = (access & kShareAccessWrite) != 0;
 
@@ -195,6 +218,14 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
     auto fresh = co_await file.fs().Open(file.fh.ino);
     if (!fresh.ok()) co_return ToNfsStat(fresh.status());
     file.attr = *fresh;
+    if (a.claim == ClaimType::kDelegateCur || a.claim == ClaimType::kDelegCurFh) {
+      if ((s = StateCheckDelegCur(ctx, a.deleg_stateid, file)) != Stat::kOk) co_return s;
+    }
+    // Writing (or denying reads to others) conflicts with other clients' read delegations.
+    if ((write || (a.share_deny & kShareDenyRead) != 0) &&
+        (s = StateBreakDelegations(ctx, file.fh)) != Stat::kOk) {
+      co_return s;
+    }
   }
   if (outcome.truncate) {
     // RFC 8881 §18.16.3: UNCHECKED4 with size 0 on an existing file truncates it, which only an
@@ -213,6 +244,8 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
   StateId stateid;
   bool confirm = false;
   if ((s = StateOpen(ctx, a, file, &stateid, &confirm)) != Stat::kOk) co_return s;
+  std::optional<StateId> deleg;
+  if (!outcome.created) deleg = StateOfferDelegation(ctx, a, file);
   WriteStateId(res, stateid);
   if (outcome.created) {
     WriteChangeInfo(res, dir.attr.change, co_await ChangeAfter(dir, dir.attr.change));
@@ -224,7 +257,7 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
   }
   res.WriteU32(kOpen4ResultLocktypePosix | (confirm ? kOpen4ResultConfirm : 0));
   outcome.attrset.Encode(res);
-  WriteDelegation(ctx, a.share_access, res);
+  WriteDelegation(ctx, a.share_access, deleg, res);
   ctx.current_fh = file.fh;
   ctx.current_stateid = stateid;
   co_return Stat::kOk;
@@ -312,12 +345,12 @@ Awaitable<Stat> OpFreeStateId(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& 
   co_return StateFreeStateId(ctx, sid);
 }
 
-// DELEGRETURN: RFC 7530 §16.6, RFC 8881 §18.6. No delegation is ever granted.
+// DELEGRETURN: RFC 7530 §16.6, RFC 8881 §18.6.
 Awaitable<Stat> OpDelegReturn(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   StateId sid;
   if (!ReadStateId(args, &sid)) co_return Stat::kBadXdr;
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
-  co_return Stat::kBadStateId;
+  co_return StateDelegReturn(ctx, sid);
 }
 
 // DELEGPURGE: RFC 7530 §16.5, RFC 8881 §18.5. No CLAIM_DELEGATE_PREV support.

@@ -99,10 +99,11 @@ Awaitable<Stat> OpDestroyClientId(OpContext& ctx, xdr::Decoder& args, xdr::Encod
   co_return StateDestroyClientId(ctx, clientid);
 }
 
-// BIND_CONN_TO_SESSION: RFC 8881 §18.34. Only the fore channel exists (no callbacks yet).
+// BIND_CONN_TO_SESSION: RFC 8881 §18.34. The back channel is bound when asked for (and the
+// session has a credential to call the client with): CB_RECALLs then travel on it.
 Awaitable<Stat> OpBindConnToSession(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   constexpr uint32_t kCdfcFore = 1, kCdfcBack = 2, kCdfcForeOrBoth = 3, kCdfcBackOrBoth = 7;
-  constexpr uint32_t kCdfsFore = 1;
+  constexpr uint32_t kCdfsFore = 1, kCdfsBack = 2, kCdfsBoth = 3;
   SessionId sid;
   uint32_t dir = 0;
   bool rdma = false;
@@ -112,11 +113,11 @@ Awaitable<Stat> OpBindConnToSession(OpContext& ctx, xdr::Decoder& args, xdr::Enc
   if (dir != kCdfcFore && dir != kCdfcBack && dir != kCdfcForeOrBoth && dir != kCdfcBackOrBoth) {
     co_return Stat::kInval;
   }
-  if (dir == kCdfcBack) co_return Stat::kInval;  // no back channel to bind
-  Stat s = StateBindConnToSession(ctx, sid);
+  const bool back = dir != kCdfcFore;
+  Stat s = StateBindConnToSession(ctx, sid, back);
   if (s != Stat::kOk) co_return s;
   WriteSessionId(res, sid);
-  res.WriteU32(kCdfsFore);
+  res.WriteU32(dir == kCdfcFore ? kCdfsFore : dir == kCdfcBack ? kCdfsBack : kCdfsBoth);
   res.WriteBool(false);
   co_return Stat::kOk;
 }
@@ -128,11 +129,12 @@ Awaitable<Stat> OpReclaimComplete(OpContext& ctx, xdr::Decoder& args, xdr::Encod
   co_return StateReclaimComplete(ctx, one_fs);
 }
 
-// BACKCHANNEL_CTL: RFC 8881 §18.33. Accepted; there are no callbacks yet.
+// BACKCHANNEL_CTL: RFC 8881 §18.33: the callback program and credential for the session's back
+// channel from now on.
 Awaitable<Stat> OpBackchannelCtl(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
-  uint32_t cb_program = 0;
-  if (!args.ReadU32(&cb_program) || !SkipCallbackSecParms(args)) co_return Stat::kBadXdr;
-  co_return Stat::kOk;
+  CallbackSec cb;
+  if (!args.ReadU32(&cb.program) || !DecodeCallbackSecParms(args, &cb)) co_return Stat::kBadXdr;
+  co_return StateBackchannelCtl(ctx, cb);
 }
 
 }  // namespace bucketfs::nfs

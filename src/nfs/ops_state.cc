@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 
 #include "base/log.h"
+#include "nfs/callback.h"
 #include "nfs/client_records.h"
 #include "nfs/nfs_server.h"
 #include "nfs/state.h"
@@ -66,11 +67,13 @@ Stat StateExchangeId(OpContext& ctx, const ExchangeIdArgs& args, ExchangeIdResul
 }
 
 Stat StateCreateSession(OpContext& ctx, const CreateSessionArgs& args, CreateSessionResult* out) {
-  // No back channel yet (callbacks arrive with delegations): CONN_BACK_CHAN and PERSIST are not
-  // granted, so the returned flags are 0 (RFC 8881 §18.36.3).
+  // CONN_BACK_CHAN is granted when the client offered a credential we can call it with
+  // (AUTH_SYS or AUTH_NONE); PERSIST and CONN_RDMA are not (RFC 8881 §18.36.3).
   constexpr uint32_t kKnownFlags = 0x1 | 0x2 | 0x4;  // PERSIST, CONN_BACK_CHAN, CONN_RDMA
   if ((args.flags & ~kKnownFlags) != 0) return Stat::kInval;
-  out->flags = 0;
+  out->flags = (args.flags & kCreateSessionConnBackChan) != 0 && args.cb.usable
+                   ? kCreateSessionConnBackChan
+                   : 0;
   return State(ctx).CreateSession(Principal::From(*ctx.call), ctx.call->connection_id, args,
                                   &out->sessionid, &out->sequenceid, &out->fore, &out->back);
 }
@@ -89,7 +92,7 @@ Stat StateSequence(OpContext& ctx, const SequenceArgs& args, SequenceResult* out
   ctx.cache_this = args.cache_this;
   out->highest_slotid = o.highest_slotid;
   out->target_highest_slotid = o.target_highest_slotid;
-  out->status_flags = 0;
+  out->status_flags = o.status_flags;
   return Stat::kOk;
 }
 
@@ -101,8 +104,13 @@ Stat StateDestroyClientId(OpContext& ctx, uint64_t clientid) {
   return State(ctx).DestroyClientId(clientid);
 }
 
-Stat StateBindConnToSession(OpContext& ctx, const SessionId& sessionid) {
-  return State(ctx).BindConnToSession(sessionid, ctx.call->connection_id);
+Stat StateBindConnToSession(OpContext& ctx, const SessionId& sessionid, bool back) {
+  return State(ctx).BindConnToSession(sessionid, ctx.call->connection_id, back);
+}
+
+Stat StateBackchannelCtl(OpContext& ctx, const CallbackSec& cb) {
+  if (!ctx.session) return Stat::kOpNotInSession;
+  return State(ctx).BackchannelCtl(ctx.session->id, cb);
 }
 
 Stat StateReclaimComplete(OpContext& ctx, bool one_fs) {
@@ -181,6 +189,36 @@ Stat StateFreeStateId(OpContext& ctx, const StateId& stateid) {
   StateId id;  // RFC 8881 §16.2.3.1.2: FREE_STATEID may name the current stateid
   if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
   return State(ctx).FreeStateId(SessionClient(ctx), id);
+}
+
+std::optional<StateId> StateOfferDelegation(OpContext& ctx, const OpenArgs& args,
+                                            const Object& file) {
+  const uint32_t want = args.share_access & kShareWantMask;
+  if (!ctx.server->options().delegations || ctx.minor_version < 1) return std::nullopt;
+  if (want == kShareWantNoDeleg || want == kShareWantCancel) return std::nullopt;
+  if ((args.share_access & kShareAccessMask) != kShareAccessRead) return std::nullopt;
+  if (args.claim != ClaimType::kNull && args.claim != ClaimType::kFh) return std::nullopt;
+  return State(ctx).GrantReadDelegation(ctx.minor_version, SessionClient(ctx), file.fh,
+                                        file.attr.change);
+}
+
+Stat StateBreakDelegations(OpContext& ctx, const FileHandle& file) {
+  StateManager& state = State(ctx);
+  if (!state.has_delegations()) return Stat::kOk;
+  std::vector<Recall> recalls;
+  const bool outstanding = state.BreakDelegations(file, SessionClient(ctx), &recalls);
+  if (!recalls.empty()) ctx.server->callbacks().Recall(std::move(recalls));
+  return outstanding ? Stat::kDelay : Stat::kOk;
+}
+
+Stat StateDelegReturn(OpContext& ctx, const StateId& stateid) {
+  StateId id;
+  if (Stat s = ResolveStateId(ctx, stateid, &id); s != Stat::kOk) return s;
+  return State(ctx).DelegReturn(ctx.minor_version, SessionClient(ctx), id, *ctx.current_fh);
+}
+
+Stat StateCheckDelegCur(OpContext& ctx, const StateId& stateid, const Object& file) {
+  return State(ctx).CheckDelegCur(ctx.minor_version, SessionClient(ctx), stateid, file.fh);
 }
 
 Stat StateLock(OpContext& ctx, const LockArgs& args, const Object& file, StateId* out,

@@ -19,8 +19,8 @@ Stat CheckReadStateId(OpContext& ctx, const Object& obj, const StateId& stateid)
 // Validates the stateid of an op that changes `obj`'s data or size (WRITE, SETATTR of size,
 // ALLOCATE, DEALLOCATE, the COPY destination): the anonymous stateid, and the READ bypass one
 // that stands for it here (RFC 8881 §8.2.3), are accepted (and set *special when given: the
-// caller holds no open), and an open stateid without write access is NFS4ERR_OPENMODE (RFC 8881 §8.2.2, §18.32.3). Permission
-// is the caller's to check (CheckDataAccess).
+// caller holds no open), and an open stateid without write access is NFS4ERR_OPENMODE (RFC 8881
+// §8.2.2, §18.32.3). Permission is the caller's to check (CheckDataAccess).
 Stat CheckWriteStateId(OpContext& ctx, const Object& obj, const StateId& stateid,
                        bool* special = nullptr);
 // After a 4.1 COMPOUND that passed SEQUENCE: hands the encoded COMPOUND4res to the slot.
@@ -53,7 +53,8 @@ struct SequenceResult {
 Stat StateSequence(OpContext& ctx, const SequenceArgs& args, SequenceResult* out);
 Stat StateDestroySession(OpContext& ctx, const SessionId& sessionid);
 Stat StateDestroyClientId(OpContext& ctx, uint64_t clientid);
-Stat StateBindConnToSession(OpContext& ctx, const SessionId& sessionid);
+Stat StateBindConnToSession(OpContext& ctx, const SessionId& sessionid, bool back);
+Stat StateBackchannelCtl(OpContext& ctx, const CallbackSec& cb);
 Stat StateReclaimComplete(OpContext& ctx, bool one_fs);
 
 // 4.0 clients (RFC 7530 §16.33, §16.34, §16.28).
@@ -81,6 +82,18 @@ Stat StateClose(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId*
                 bool* last_open);
 Stat StateTestStateId(OpContext& ctx, const StateId& stateid);
 Stat StateFreeStateId(OpContext& ctx, const StateId& stateid);
+
+// Delegations (RFC 8881 §10.2). The delegation an OPEN may carry: a read delegation when the
+// client asked for no write access and nothing conflicts (StateManager::GrantReadDelegation).
+std::optional<StateId> StateOfferDelegation(OpContext& ctx, const OpenArgs& args,
+                                            const Object& file);
+// Before an operation that changes `file` (an OPEN for writing or denying reads, WRITE or
+// SETATTR without an open, REMOVE, RENAME, LINK): the delegations other clients hold on it are
+// recalled and the operation answers NFS4ERR_DELAY until they are returned or revoked
+// (RFC 8881 §10.4.1). NFS4_OK when there are none.
+Stat StateBreakDelegations(OpContext& ctx, const FileHandle& file);
+Stat StateDelegReturn(OpContext& ctx, const StateId& stateid);
+Stat StateCheckDelegCur(OpContext& ctx, const StateId& stateid, const Object& file);
 
 // Byte-range locks (ops_lock.cc). The 4.1 session's client stands in for the lock-owner's
 // clientid; the current stateid (4.1) is resolved and, after LOCK and LOCKU, updated.

@@ -30,6 +30,8 @@ Awaitable<Stat> SetAttrs(OpContext& ctx, const StateId& stateid, const Fattr& fa
   }
   if ((s = CheckSetAttrPerm(ctx, obj.attr, req, write_open)) != Stat::kOk) co_return s;
   if (req.empty()) co_return Stat::kOk;
+  // Other clients' read delegations cache the attributes being changed.
+  if (!obj.pseudo() && (s = StateBreakDelegations(ctx, obj.fh)) != Stat::kOk) co_return s;
   auto attr = co_await obj.fs().SetAttr(obj.fh.ino, req);
   if (!attr.ok()) co_return ToNfsStat(attr.status());
   *set = fattr.mask;
@@ -63,9 +65,13 @@ Awaitable<Stat> OpWrite(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   Stat s = co_await ResolveCurrent(ctx, &obj);
   if (s != Stat::kOk) co_return s;
   if ((s = CheckRegularFile(obj, Stat::kInval)) != Stat::kOk) co_return s;
-  if ((s = CheckWriteStateId(ctx, obj, stateid)) != Stat::kOk) co_return s;
+  bool special = false;
+  if ((s = CheckWriteStateId(ctx, obj, stateid, &special)) != Stat::kOk) co_return s;
   if (obj.read_only()) co_return Stat::kRofs;
   if ((s = CheckDataAccess(ctx, obj, /*write=*/true)) != Stat::kOk) co_return s;
+  // A write under an open for writing already recalled the delegations (OPEN); one without an
+  // open recalls them now.
+  if (special && (s = StateBreakDelegations(ctx, obj.fh)) != Stat::kOk) co_return s;
   // More than maxwrite is a short write (the client sends the rest again).
   const std::size_t count = std::min<std::size_t>(data.size(), Server(ctx).options().max_write);
   if (offset > kMaxFileBytes || count > kMaxFileBytes - offset) co_return Stat::kFBig;

@@ -18,16 +18,23 @@ bool ReadFixed(xdr::Decoder& d, std::array<uint8_t, N>* out) {
   return true;
 }
 
-bool SkipAuthSys(xdr::Decoder& d) {
-  uint32_t stamp = 0, uid = 0, gid = 0, ngids = 0;
-  std::string machine;
-  if (!d.ReadU32(&stamp) || !d.ReadString(255, &machine) || !d.ReadU32(&uid) || !d.ReadU32(&gid) ||
-      !d.ReadArrayLength(16, &ngids)) {
+bool DecodeAuthSys(xdr::Decoder& d, rpc::AuthSys* sys) {
+  uint32_t ngids = 0;
+  if (!d.ReadU32(&sys->stamp) || !d.ReadString(255, &sys->machine_name) || !d.ReadU32(&sys->uid) ||
+      !d.ReadU32(&sys->gid) || !d.ReadArrayLength(16, &ngids)) {
     return false;
   }
-  for (uint32_t i = 0; i < ngids; ++i) {
+  sys->gids.resize(ngids);
+  for (uint32_t& gid : sys->gids) {
     if (!d.ReadU32(&gid)) return false;
   }
+  return true;
+}
+
+bool ReadClaimStateId(xdr::Decoder& d, StateId* sid) {
+  ByteView other;
+  if (!d.ReadU32(&sid->seqid) || !d.ReadFixedOpaque(kNfs4OtherSize, &other)) return false;
+  std::memcpy(sid->other, other.data(), kNfs4OtherSize);
   return true;
 }
 
@@ -108,15 +115,25 @@ void EncodeChannelAttrs(xdr::Encoder& e, const ChannelAttrs& a) {
   if (a.rdma_ird) e.WriteU32(*a.rdma_ird);
 }
 
-bool SkipCallbackSecParms(xdr::Decoder& d) {
+bool DecodeCallbackSecParms(xdr::Decoder& d, CallbackSec* cb) {
   uint32_t n = 0;
   if (!d.ReadArrayLength(kMaxSecParms, &n)) return false;
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t flavor = 0;
     if (!d.ReadU32(&flavor)) return false;
-    if (flavor == kAuthNone) continue;
-    if (flavor == kAuthSys) {
-      if (!SkipAuthSys(d)) return false;
+    if (flavor == kAuthNone) {
+      if (!cb->usable) {
+        cb->usable = true;
+        cb->flavor = rpc::AuthFlavor::kNone;
+      }
+    } else if (flavor == kAuthSys) {
+      rpc::AuthSys sys;
+      if (!DecodeAuthSys(d, &sys)) return false;
+      if (!cb->usable) {
+        cb->usable = true;
+        cb->flavor = rpc::AuthFlavor::kSys;
+        cb->sys = std::move(sys);
+      }
     } else if (flavor == kRpcSecGss) {
       uint32_t service = 0;
       ByteView h1, h2;
@@ -135,7 +152,7 @@ bool SkipCallbackSecParms(xdr::Decoder& d) {
 bool DecodeCreateSessionArgs(xdr::Decoder& d, CreateSessionArgs* a) {
   return d.ReadU64(&a->clientid) && d.ReadU32(&a->sequence) && d.ReadU32(&a->flags) &&
          DecodeChannelAttrs(d, &a->fore) && DecodeChannelAttrs(d, &a->back) &&
-         d.ReadU32(&a->cb_program) && SkipCallbackSecParms(d);
+         d.ReadU32(&a->cb.program) && DecodeCallbackSecParms(d, &a->cb);
 }
 
 bool DecodeSequenceArgs(xdr::Decoder& d, SequenceArgs* a) {
@@ -187,7 +204,7 @@ bool DecodeOpenArgs(xdr::Decoder& d, OpenArgs* a) {
   uint32_t claim = 0;
   if (!d.ReadU32(&claim)) return false;
   a->claim = static_cast<ClaimType>(claim);
-  StateId sid;
+  StateId& sid = a->deleg_stateid;
   uint32_t deleg_type = 0;
   switch (a->claim) {
     case ClaimType::kNull:
@@ -195,18 +212,13 @@ bool DecodeOpenArgs(xdr::Decoder& d, OpenArgs* a) {
       return d.ReadString(kNfs4OpaqueLimit * 4, &a->name);
     case ClaimType::kPrevious:
       return d.ReadU32(&deleg_type);
-    case ClaimType::kDelegateCur: {
-      ByteView other;
-      return d.ReadU32(&sid.seqid) && d.ReadFixedOpaque(kNfs4OtherSize, &other) &&
-             d.ReadString(kNfs4OpaqueLimit * 4, &a->name);
-    }
+    case ClaimType::kDelegateCur:
+      return ReadClaimStateId(d, &sid) && d.ReadString(kNfs4OpaqueLimit * 4, &a->name);
     case ClaimType::kFh:
     case ClaimType::kDelegPrevFh:
       return true;
-    case ClaimType::kDelegCurFh: {
-      ByteView other;
-      return d.ReadU32(&sid.seqid) && d.ReadFixedOpaque(kNfs4OtherSize, &other);
-    }
+    case ClaimType::kDelegCurFh:
+      return ReadClaimStateId(d, &sid);
   }
   d.Fail();
   return false;

@@ -53,8 +53,17 @@ struct ChannelAttrs {
 bool DecodeChannelAttrs(xdr::Decoder& d, ChannelAttrs* a);
 void EncodeChannelAttrs(xdr::Encoder& e, const ChannelAttrs& a);
 
-// callback_sec_parms4<> (RFC 8881 §18.36.1): decoded for validity, values unused (no callbacks).
-bool SkipCallbackSecParms(xdr::Decoder& d);
+// How the server calls a client back: the callback program and the credential to use, the first
+// AUTH_SYS or AUTH_NONE entry of callback_sec_parms4<> (RFC 8881 §18.36.1; RPCSEC_GSS is not
+// supported, so a client offering only that gets no callbacks).
+struct CallbackSec {
+  uint32_t program = 0;
+  bool usable = false;  // an AUTH_SYS or AUTH_NONE entry was offered
+  rpc::AuthFlavor flavor = rpc::AuthFlavor::kNone;
+  rpc::AuthSys sys;
+};
+// callback_sec_parms4<>: fills cb->flavor/sys/usable (not program).
+bool DecodeCallbackSecParms(xdr::Decoder& d, CallbackSec* cb);
 
 // CREATE_SESSION4args (RFC 8881 §18.36.1).
 struct CreateSessionArgs {
@@ -63,7 +72,7 @@ struct CreateSessionArgs {
   uint32_t flags = 0;
   ChannelAttrs fore;
   ChannelAttrs back;
-  uint32_t cb_program = 0;
+  CallbackSec cb;
 };
 bool DecodeCreateSessionArgs(xdr::Decoder& d, CreateSessionArgs* a);
 
@@ -97,6 +106,7 @@ inline constexpr uint32_t kShareWantMask = 0xFF00;
 inline constexpr uint32_t kShareWantNoPreference = 0;
 inline constexpr uint32_t kShareWantNoDeleg = 0x0400;
 inline constexpr uint32_t kShareWantCancel = 0x0500;
+inline constexpr uint32_t kShareDenyRead = 1;
 inline constexpr uint32_t kShareDenyMask = 3;
 
 enum class ClaimType : uint32_t {
@@ -105,8 +115,8 @@ enum class ClaimType : uint32_t {
   kDelegateCur = 2,
   kDelegatePrev = 3,
   kFh = 4,
-  kDelegPrevFh = 5,
-  kDelegCurFh = 6,
+  kDelegCurFh = 5,
+  kDelegPrevFh = 6,
 };
 
 // createmode4 (RFC 7530 §16.16.1, RFC 8881 §18.16.1).
@@ -131,11 +141,17 @@ struct OpenArgs {
   Bytes create_values;
   Verifier create_verifier{};
   ClaimType claim = ClaimType::kNull;
-  std::string name;  // CLAIM_NULL, CLAIM_DELEGATE_CUR, CLAIM_DELEGATE_PREV
+  std::string name;       // CLAIM_NULL, CLAIM_DELEGATE_CUR, CLAIM_DELEGATE_PREV
+  StateId deleg_stateid;  // CLAIM_DELEGATE_CUR, CLAIM_DELEG_CUR_FH
 };
 bool DecodeOpenArgs(xdr::Decoder& d, OpenArgs* a);
 
+// CREATE_SESSION4_FLAG_CONN_BACK_CHAN (RFC 8881 §18.36.1).
+inline constexpr uint32_t kCreateSessionConnBackChan = 0x2;
+// sr_status_flags of SEQUENCE (RFC 8881 §18.46.3).
+inline constexpr uint32_t kSeq4StatusRecallableStateRevoked = 0x40;
 // open_delegation_type4 / why_no_delegation4 (RFC 8881 §18.16.1).
+inline constexpr uint32_t kOpenDelegateRead = 1;
 inline constexpr uint32_t kOpenDelegateNone = 0;
 inline constexpr uint32_t kOpenDelegateNoneExt = 3;
 inline constexpr uint32_t kWnd4NotWanted = 0;

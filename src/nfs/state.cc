@@ -130,6 +130,7 @@ void StateManager::RemoveClient(uint64_t clientid) {
   std::erase_if(owners_, [&](const auto& kv) { return kv.first.first == clientid; });
   // Its locks go with it, which unblocks every client waiting for them (RFC 8881 §8.3).
   std::erase_if(locks_, [&](const auto& kv) { return kv.second.clientid == clientid; });
+  std::erase_if(delegs_, [&](const auto& kv) { return kv.second.clientid == clientid; });
   for (auto it = lock_owners_.begin(); it != lock_owners_.end();) {
     if (it->first.first != clientid) {
       ++it;
@@ -230,6 +231,10 @@ Stat StateManager::CreateSession(const Principal& who, uint64_t connection,
   s->back = Clamp(args.back, false);
   s->slots.resize(s->fore.max_requests);
   s->connections.insert(connection);
+  s->cb = args.cb;
+  if ((args.flags & kCreateSessionConnBackChan) != 0 && args.cb.usable) {
+    s->back_connections.insert(connection);
+  }
   sessions_[s->id] = s;
 
   c->cs_cached = true;
@@ -267,7 +272,11 @@ Stat StateManager::Sequence(const SessionId& id, uint32_t seqid, uint32_t slotid
   slot.in_use = true;
   slot.reply.reset();
   s.connections.insert(connection);
-  if (Client* c = FindClient(s.clientid)) c->renewed = Now();
+  out->status_flags = 0;
+  if (Client* c = FindClient(s.clientid)) {
+    c->renewed = Now();
+    if (!c->revoked.empty()) out->status_flags |= kSeq4StatusRecallableStateRevoked;
+  }
   out->session = it->second;
   return Stat::kOk;
 }
@@ -297,11 +306,21 @@ Stat StateManager::DestroyClientId(uint64_t clientid) {
   return Stat::kOk;
 }
 
-Stat StateManager::BindConnToSession(const SessionId& id, uint64_t connection) {
+Stat StateManager::BindConnToSession(const SessionId& id, uint64_t connection, bool back) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return Stat::kBadSession;
   it->second->connections.insert(connection);
+  if (back && it->second->cb.usable) it->second->back_connections.insert(connection);
+  return Stat::kOk;
+}
+
+Stat StateManager::BackchannelCtl(const SessionId& id, const CallbackSec& cb) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return Stat::kBadSession;
+  if (!cb.usable) return Stat::kEncrAlgUnsupp;  // only RPCSEC_GSS offered
+  it->second->cb = cb;
   return Stat::kOk;
 }
 
@@ -560,6 +579,10 @@ Stat StateManager::Close(uint32_t minor, const StateId& id, uint32_t seqid, cons
 
 Stat StateManager::TestStateId(uint64_t clientid, const StateId& id) {
   std::lock_guard lock(mu_);
+  if (IsRevoked(id)) return Stat::kDelegRevoked;
+  if (DelegState* d = nullptr; FindDeleg(1, id, &d) == Stat::kOk) {
+    return d->clientid == clientid ? Stat::kOk : Stat::kBadStateId;
+  }
   OpenState* o = nullptr;
   Stat s = FindOpen(1, id, &o);
   if (s == Stat::kOk) return o->clientid == clientid ? Stat::kOk : Stat::kBadStateId;
@@ -576,6 +599,12 @@ Stat StateManager::FreeStateId(uint64_t clientid, const StateId& any_seqid) {
   // The stateid is named by its "other" field alone: seqid 0 is "any generation" in 4.1.
   StateId id = any_seqid;
   id.seqid = 0;
+  OtherKey key;
+  std::memcpy(key.data(), id.other, key.size());
+  if (Client* c = FindClient(clientid); c && c->revoked.erase(key) > 0) return Stat::kOk;
+  if (DelegState* d = nullptr; FindDeleg(1, id, &d) == Stat::kOk) {
+    return d->clientid == clientid ? Stat::kLocksHeld : Stat::kBadStateId;  // DELEGRETURN it
+  }
   OpenState* o = nullptr;
   Stat s = FindOpen(1, id, &o);
   if (s == Stat::kOk) return o->clientid == clientid ? Stat::kLocksHeld : Stat::kBadStateId;
@@ -600,6 +629,15 @@ Stat StateManager::CheckIo(uint32_t minor, const StateId& id, const FileHandle& 
   if (IsAnonymousStateId(id) || IsReadBypassStateId(id)) {
     return DeniedToSpecialStateId(file, write) ? Stat::kLocked : Stat::kOk;
   }
+  // A delegation stateid reads the file it delegates (RFC 8881 §10.2.1); a read delegation does
+  // not write.
+  if (DelegState* d = nullptr; FindDeleg(minor, id, &d) == Stat::kOk) {
+    if (!(d->file == file)) return Stat::kBadStateId;
+    if (write) return Stat::kOpenMode;
+    if (Client* c = FindClient(d->clientid)) c->renewed = Now();
+    return Stat::kOk;
+  }
+  if (IsRevoked(id)) return Stat::kDelegRevoked;
   OpenState* o = nullptr;
   // Clients that hold locks on a file do their I/O with the lock stateid (RFC 8881 §8.2.2).
   if (Stat s = FindIoOpen(minor, id, &o); s != Stat::kOk) return s;
@@ -621,13 +659,17 @@ std::size_t StateManager::ReapExpired() {
     RemoveClient(id);
     Unrecord(owner);
   }
+  RevokeOverdueDelegations();
   EndGraceIfOver();
   return expired.size();
 }
 
 void StateManager::ConnectionClosed(uint64_t connection) {
   std::lock_guard lock(mu_);
-  for (auto& [id, s] : sessions_) s->connections.erase(connection);
+  for (auto& [id, s] : sessions_) {
+    s->connections.erase(connection);
+    s->back_connections.erase(connection);
+  }
 }
 
 StateManager::Counts StateManager::counts() const {
@@ -639,6 +681,7 @@ StateManager::Counts StateManager::counts() const {
   c.opens = opens_.size();
   c.lock_stateids = locks_.size();
   c.locks = lock_table_.lock_count();
+  c.delegations = delegs_.size();
   c.in_grace = InGraceLocked();
   return c;
 }

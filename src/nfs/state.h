@@ -1,11 +1,12 @@
 // StateManager: NFSv4 server state — clients (4.0 SETCLIENTID and 4.1 EXCHANGE_ID records),
-// 4.1 sessions with their slot tables and reply caches, open-owners, opens with share
-// reservations, open stateids, and leases.
+// 4.1 sessions with their slot tables, reply caches and back channels, open-owners, opens with
+// share reservations, byte-range locks (state_lock.cc), read delegations (state_deleg.cc),
+// leases, and the restart grace period (state_grace.cc).
 //
-// State lives in memory for this slice: a gateway restart forgets it, and clientids, stateids and
-// sessionids carry a boot epoch so that ones from an earlier instance are answered STALE_* /
-// BADSESSION (clients then re-establish). Persisted client records, grace, locks and delegations
-// arrive with the state issue and extend these tables.
+// State lives in memory; what survives a restart is the list of clients (ClientRecords, kept by
+// the caller), so that they may reclaim opens and locks in the grace period. Clientids, stateids
+// and sessionids carry a boot epoch, so ones from an earlier instance are answered STALE_* /
+// BADSESSION. Delegations are not reclaimed (a restarted gateway has recalled nothing).
 //
 // Thread-safety: every method is thread-safe (one mutex, held only for the in-memory work, never
 // across a co_await). Sessions are shared_ptr so a COMPOUND keeps its session alive; their mutable
@@ -59,6 +60,28 @@ class Session {
   ChannelAttrs back;
   std::vector<Slot> slots;
   std::set<uint64_t> connections;
+  // Back channel (RFC 8881 §2.10.3.1): connections the client offered for callbacks (the
+  // CREATE_SESSION connection with CONN_BACK_CHAN, BIND_CONN_TO_SESSION to the back or both
+  // channels), how to call it (BACKCHANNEL_CTL may change that), and the sequenceid of the
+  // single back-channel slot the server uses.
+  std::set<uint64_t> back_connections;
+  CallbackSec cb;
+  uint32_t cb_seqid = 0;
+};
+
+// A CB_RECALL the server has to send (StateManager::BreakDelegations).
+struct Recall {
+  StateId stateid;
+  FileHandle file;
+  uint64_t clientid = 0;
+};
+
+// Where a callback to a client goes: one of its sessions' back connections.
+struct CallbackPath {
+  SessionId session{};
+  uint64_t connection = 0;
+  CallbackSec cb;
+  uint32_t seqid = 0;  // CB_SEQUENCE sequenceid to send on slot 0
 };
 
 // LOCK4args (RFC 7530 §16.10.1, RFC 8881 §18.10.1), decoded (ops_lock.cc).
@@ -94,6 +117,7 @@ bool IsReadBypassStateId(const StateId& id);
 bool IsCurrentStateId(const StateId& id);  // 4.1: seqid 1, other all zero
 
 struct StateLimits {
+  std::size_t max_delegations = 10000;  // outstanding delegations, all clients together
   uint32_t max_request_size = (1u << 20) + 64 * 1024;
   uint32_t max_response_size = (1u << 20) + 64 * 1024;
   uint32_t max_response_size_cached = 64 * 1024;
@@ -123,16 +147,20 @@ class StateManager {
     std::shared_ptr<const Bytes> replay;
     uint32_t highest_slotid = 0;
     uint32_t target_highest_slotid = 0;
+    uint32_t status_flags = 0;  // sr_status_flags (SEQ4_STATUS_*)
   };
   Stat Sequence(const SessionId& id, uint32_t seqid, uint32_t slotid, uint32_t op_count,
                 uint64_t connection, SequenceOutcome* out);
   // Ends the request on `slot`: keeps `reply` for retransmissions when `cache` (RFC 8881
   // §2.10.6.1.3), and frees the slot.
   void CompleteSlot(Session& session, uint32_t slot, ByteView reply, bool cache);
-  Stat DestroySession(const SessionId& id);                          // RFC 8881 §18.37
-  Stat DestroyClientId(uint64_t clientid);                           // RFC 8881 §18.50
-  Stat BindConnToSession(const SessionId& id, uint64_t connection);  // RFC 8881 §18.34
-  Stat ReclaimComplete(uint64_t clientid);                           // RFC 8881 §18.51
+  Stat DestroySession(const SessionId& id);  // RFC 8881 §18.37
+  Stat DestroyClientId(uint64_t clientid);   // RFC 8881 §18.50
+  // RFC 8881 §18.34: binds `connection` to the fore channel, and to the back channel when `back`.
+  Stat BindConnToSession(const SessionId& id, uint64_t connection, bool back = false);
+  // RFC 8881 §18.33: new callback program and security for the session's back channel.
+  Stat BackchannelCtl(const SessionId& id, const CallbackSec& cb);
+  Stat ReclaimComplete(uint64_t clientid);  // RFC 8881 §18.51
 
   // --- 4.0 clients ---
   // RFC 7530 §16.33.
@@ -178,6 +206,40 @@ class StateManager {
   Stat ReleaseLockOwner(uint64_t clientid, const Bytes& owner);  // RFC 7530 §16.37
   std::size_t lock_count() const;
 
+  // --- Delegations (RFC 8881 §10.2, §10.4; state_deleg.cc) ---
+  // Read delegations only (a write delegation would let a client cache writes the bucket does
+  // not see). Granted to 4.1 clients with a working back channel for a read-only OPEN of a file
+  // nobody has open for writing, outside the grace period, not within a lease of a recall of
+  // that file. `change` is the file's change attribute now (a later change in the bucket
+  // recalls it). Returns the delegation stateid, or nullopt.
+  std::optional<StateId> GrantReadDelegation(uint32_t minor, uint64_t clientid,
+                                             const FileHandle& file, uint64_t change);
+  // The delegations of `file` held by clients other than `breaker` (0: no client, e.g. a 4.0
+  // caller) that an operation changing the file must wait for. Those not yet recalled are marked
+  // recalled now and appended to *to_recall (the caller sends the CB_RECALLs). Returns true when
+  // any is outstanding: the operation answers NFS4ERR_DELAY and the client retries.
+  bool BreakDelegations(const FileHandle& file, uint64_t breaker, std::vector<Recall>* to_recall);
+  bool has_delegations() const;
+  // DELEGRETURN (RFC 8881 §18.6).
+  Stat DelegReturn(uint32_t minor, uint64_t clientid, const StateId& id, const FileHandle& file);
+  // OPEN with CLAIM_DELEGATE_CUR / CLAIM_DELEG_CUR_FH: the client's delegation of `file`.
+  Stat CheckDelegCur(uint32_t minor, uint64_t clientid, const StateId& id, const FileHandle& file);
+  // The back channel to call `clientid` on, taking the next CB_SEQUENCE sequenceid of it; nullopt
+  // when the client has none.
+  std::optional<CallbackPath> TakeCallbackPath(uint64_t clientid);
+  // A recall that could not be delivered: the delegation is revoked at once, so the operation
+  // waiting for it goes ahead (the client learns it from SEQUENCE and TEST_STATEID).
+  void RevokeDelegation(const StateId& id);
+  // The file changed behind the gateway (in the bucket): its delegations are revoked, not
+  // recalled. A holder returning a delegation first re-opens the file and reads its attributes
+  // while it still holds it, and a client then keeps the cached bytes (it trusts them under a
+  // delegation) although the change attribute moved; a revoked delegation is dropped before the
+  // client asks again, so its next open sees the change and drops the stale pages. Returns how
+  // many were revoked.
+  std::size_t RevokeDelegationsOf(const FileHandle& file);
+  // Every delegated file with its change attribute at grant (for the check against the bucket).
+  std::vector<std::pair<FileHandle, uint64_t>> DelegatedFiles() const;
+
   // --- Restart recovery (RFC 7530 §9.6.2, RFC 8881 §8.4.2) ---
   // Starts a grace period of `duration` in which the clients whose owners are in `owners` (the
   // records the previous instance persisted) may reclaim opens (CLAIM_PREVIOUS) and locks
@@ -206,6 +268,7 @@ class StateManager {
     std::size_t opens = 0;
     std::size_t lock_stateids = 0;
     std::size_t locks = 0;  // byte ranges held
+    std::size_t delegations = 0;
     bool in_grace = false;
   };
   Counts counts() const;
@@ -229,6 +292,9 @@ class StateManager {
     Verifier pending_confirm{};
     bool reclaim_complete = false;
     std::chrono::steady_clock::time_point renewed;
+    // Delegations revoked (not returned in time, or not recallable): the client is told by
+    // SEQUENCE (RECALLABLE_STATE_REVOKED) until it frees them (FREE_STATEID).
+    std::set<std::array<uint8_t, kNfs4OtherSize>> revoked;
   };
   struct OpenOwner {
     uint32_t seqid = 0;
@@ -260,6 +326,14 @@ class StateManager {
     uint64_t owner_id = 0;
     FileHandle file;
     OtherKey open{};  // the open stateid it came from
+  };
+
+  struct DelegState {
+    StateId stateid;
+    uint64_t clientid = 0;
+    FileHandle file;
+    uint64_t change = 0;  // the file's change attribute at grant
+    std::optional<std::chrono::steady_clock::time_point> recalled_at;
   };
 
   uint64_t NewClientId();
@@ -298,6 +372,13 @@ class StateManager {
   // Queues the record of `owner` for removal unless another client record still uses it.
   void Unrecord(const Bytes& owner);
   void DropLockState(const OtherKey& key);
+  // Delegations recalled more than a lease ago and not returned are revoked (RFC 8881 §10.4.6).
+  void RevokeOverdueDelegations();
+  void RevokeLocked(std::map<OtherKey, DelegState>::iterator it);
+  Stat FindDeleg(uint32_t minor, const StateId& id, DelegState** d) {
+    return FindState(delegs_, minor, id, d);
+  }
+  bool IsRevoked(const StateId& id) const;
   // Lock stateids derived from `open` go with it (CLOSE, lease expiry), and their locks too.
   void DropLocksOfOpen(const OtherKey& open);
   Stat CheckOwnerSeqid(uint32_t minor, const OpenState& open, uint32_t seqid);
@@ -321,6 +402,8 @@ class StateManager {
   std::map<OtherKey, OpenState> opens_;
   std::map<OwnerKey, LockOwner> lock_owners_;
   std::map<OtherKey, LockState> locks_;
+  std::map<OtherKey, DelegState> delegs_;
+  std::map<FileHandle, std::chrono::steady_clock::time_point> recently_recalled_;
   LockTable lock_table_;
   // Grace period and client records.
   bool grace_active_ = false;

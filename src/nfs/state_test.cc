@@ -229,5 +229,150 @@ TEST_F(StateTest, ShareDenyBindsTheSameOwnerAndSpecialStateidIo) {
   EXPECT_EQ(state_.Close(0, StateId{}, 3, file_, &out), Stat::kBadStateId);
 }
 
+// ---- Delegations (state_deleg.cc) ----
+
+class DelegationTest : public StateTest {
+ protected:
+  // A confirmed 4.1 client with a session whose connection `conn` is its back channel (when
+  // `back`), done with reclaiming.
+  uint64_t Client41(const std::string& owner, uint64_t conn, bool back = true) {
+    ExchangeIdArgs x;
+    x.owner_id.assign(owner.begin(), owner.end());
+    x.verifier[0] = 1;
+    uint64_t id = 0;
+    uint32_t seq = 0, flags = 0;
+    EXPECT_EQ(state_.ExchangeId(Who(0, owner), x, &id, &seq, &flags), Stat::kOk);
+    CreateSessionArgs cs;
+    cs.clientid = id;
+    cs.sequence = seq;
+    cs.flags = back ? kCreateSessionConnBackChan : 0;
+    cs.fore = {0, 1 << 20, 1 << 20, 8192, 16, 8, {}};
+    cs.back = {0, 4096, 4096, 0, 2, 1, {}};
+    cs.cb.program = 0x40000000;
+    cs.cb.usable = true;
+    SessionId sid;
+    uint32_t out_seq = 0;
+    ChannelAttrs fore, bk;
+    EXPECT_EQ(state_.CreateSession(Who(0, owner), conn, cs, &sid, &out_seq, &fore, &bk), Stat::kOk);
+    EXPECT_EQ(state_.ReclaimComplete(id), Stat::kOk);
+    sessions_[id] = sid;
+    return id;
+  }
+  StateId OpenFor(uint64_t client, uint32_t access, const FileHandle& file) {
+    StateId sid;
+    bool confirm = false;
+    EXPECT_EQ(state_.Open(1, client, OpenRead(0, "owner", access), file, &sid, &confirm),
+              Stat::kOk);
+    return sid;
+  }
+  std::map<uint64_t, SessionId> sessions_;
+};
+
+TEST_F(DelegationTest, GrantedForAReadOpenWithABackChannelOnly) {
+  uint64_t a = Client41("a", 1);
+  uint64_t nob = Client41("no-back", 2, /*back=*/false);
+  OpenFor(a, kShareAccessRead, file_);
+  auto d = state_.GrantReadDelegation(1, a, file_, 77);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(state_.GrantReadDelegation(1, a, file_, 77));             // one per client and file
+  EXPECT_FALSE(state_.GrantReadDelegation(0, a, FileHandle{1, 50}, 1));  // 4.0: none
+  OpenFor(nob, kShareAccessRead, file_);
+  EXPECT_FALSE(state_.GrantReadDelegation(1, nob, file_, 77));  // no back channel
+  // The delegation stateid reads, never writes; TEST_STATEID knows it.
+  EXPECT_EQ(state_.CheckIo(1, *d, file_, false), Stat::kOk);
+  EXPECT_EQ(state_.CheckIo(1, *d, file_, true), Stat::kOpenMode);
+  EXPECT_EQ(state_.TestStateId(a, *d), Stat::kOk);
+  EXPECT_EQ(state_.counts().delegations, 1u);
+  // A file open for writing by anyone gets no delegation.
+  FileHandle written{1, 43};
+  OpenFor(nob, kShareAccessBoth, written);
+  EXPECT_FALSE(state_.GrantReadDelegation(1, a, written, 1));
+}
+
+TEST_F(DelegationTest, ConflictRecallsOnceThenReturnLetsTheOperationThrough) {
+  uint64_t a = Client41("a", 1);
+  uint64_t b = Client41("b", 2);
+  OpenFor(a, kShareAccessRead, file_);
+  auto d = state_.GrantReadDelegation(1, a, file_, 5);
+  ASSERT_TRUE(d);
+  std::vector<Recall> recalls;
+  EXPECT_FALSE(state_.BreakDelegations(file_, a, &recalls));  // the holder itself: no conflict
+  EXPECT_TRUE(recalls.empty());
+  EXPECT_TRUE(state_.BreakDelegations(file_, b, &recalls));
+  ASSERT_EQ(recalls.size(), 1u);
+  EXPECT_EQ(recalls[0].clientid, a);
+  recalls.clear();
+  EXPECT_TRUE(state_.BreakDelegations(file_, b, &recalls));  // still out, recalled once
+  EXPECT_TRUE(recalls.empty());
+  // The recall goes to a's back channel, slot 0, sequenceid 1 then 2.
+  auto path = state_.TakeCallbackPath(a);
+  ASSERT_TRUE(path);
+  EXPECT_EQ(path->connection, 1u);
+  EXPECT_EQ(path->seqid, 1u);
+  EXPECT_EQ(state_.TakeCallbackPath(a)->seqid, 2u);
+  EXPECT_EQ(state_.DelegReturn(1, b, *d, file_), Stat::kBadStateId);  // not b's
+  ASSERT_EQ(state_.DelegReturn(1, a, *d, file_), Stat::kOk);
+  EXPECT_FALSE(state_.BreakDelegations(file_, b, &recalls));
+  // Not delegated again right after a recall.
+  EXPECT_FALSE(state_.GrantReadDelegation(1, a, file_, 5));
+}
+
+TEST_F(DelegationTest, UnreturnedRecallIsRevokedAfterALease) {
+  uint64_t a = Client41("a", 1);
+  uint64_t b = Client41("b", 2);
+  OpenFor(a, kShareAccessRead, file_);
+  auto d = state_.GrantReadDelegation(1, a, file_, 5);
+  ASSERT_TRUE(d);
+  std::vector<Recall> recalls;
+  ASSERT_TRUE(state_.BreakDelegations(file_, b, &recalls));
+  now_ += 60s;
+  StateManager::SequenceOutcome out;
+  ASSERT_EQ(state_.Sequence(sessions_[a], 1, 0, 1, 1, &out), Stat::kOk);
+  state_.CompleteSlot(*out.session, 0, {}, false);
+  ASSERT_EQ(state_.Sequence(sessions_[b], 1, 0, 1, 2, &out), Stat::kOk);
+  state_.CompleteSlot(*out.session, 0, {}, false);
+  now_ += 31s;  // recalled 91 s ago: more than the 90 s lease
+  state_.ReapExpired();
+  EXPECT_FALSE(state_.BreakDelegations(file_, b, &recalls));  // b goes ahead
+  EXPECT_EQ(state_.CheckIo(1, *d, file_, false), Stat::kDelegRevoked);
+  EXPECT_EQ(state_.TestStateId(a, *d), Stat::kDelegRevoked);
+  ASSERT_EQ(state_.Sequence(sessions_[a], 2, 0, 1, 1, &out), Stat::kOk);
+  EXPECT_NE(out.status_flags & kSeq4StatusRecallableStateRevoked, 0u);
+  state_.CompleteSlot(*out.session, 0, {}, false);
+  EXPECT_EQ(state_.FreeStateId(a, *d), Stat::kOk);
+  ASSERT_EQ(state_.Sequence(sessions_[a], 3, 0, 1, 1, &out), Stat::kOk);
+  EXPECT_EQ(out.status_flags & kSeq4StatusRecallableStateRevoked, 0u);
+}
+
+TEST_F(DelegationTest, UndeliverableRecallRevokesAtOnceAndClosedBackChannelStopsGrants) {
+  uint64_t a = Client41("a", 1);
+  OpenFor(a, kShareAccessRead, file_);
+  auto d = state_.GrantReadDelegation(1, a, file_, 5);
+  ASSERT_TRUE(d);
+  state_.RevokeDelegation(*d);
+  std::vector<Recall> recalls;
+  EXPECT_FALSE(state_.BreakDelegations(file_, 0, &recalls));
+  EXPECT_EQ(state_.DelegReturn(1, a, *d, file_), Stat::kDelegRevoked);
+  state_.ConnectionClosed(1);
+  EXPECT_FALSE(state_.TakeCallbackPath(a));
+  EXPECT_FALSE(state_.GrantReadDelegation(1, a, FileHandle{1, 60}, 1));
+}
+
+TEST_F(DelegationTest, ChangeInTheBucketRevokesEveryDelegationOfTheFile) {
+  uint64_t a = Client41("a", 1);
+  uint64_t b = Client41("b", 2);
+  OpenFor(a, kShareAccessRead, file_);
+  OpenFor(b, kShareAccessRead, file_);
+  auto da = state_.GrantReadDelegation(1, a, file_, 5);
+  auto db = state_.GrantReadDelegation(1, b, file_, 5);
+  ASSERT_TRUE(da && db);
+  ASSERT_EQ(state_.DelegatedFiles().size(), 2u);
+  EXPECT_EQ(state_.RevokeDelegationsOf(file_), 2u);
+  EXPECT_EQ(state_.TestStateId(a, *da), Stat::kDelegRevoked);
+  EXPECT_EQ(state_.TestStateId(b, *db), Stat::kDelegRevoked);
+  EXPECT_TRUE(state_.DelegatedFiles().empty());
+  EXPECT_FALSE(state_.GrantReadDelegation(1, a, file_, 6));  // not again right away
+}
+
 }  // namespace
 }  // namespace bucketfs::nfs

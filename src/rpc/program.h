@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@
 #include "rpc/xdr.h"
 
 namespace bucketfs::rpc {
+
+class ReverseCaller;  // reverse_call.h
 
 enum class AuthFlavor : uint32_t { kNone = 0, kSys = 1, kShort = 2, kDh = 3, kGss = 6 };
 
@@ -65,6 +68,10 @@ class Program {
   // Called when a connection closes, so per-connection state (e.g. NFSv4.1 session bindings) can
   // be dropped. Default: nothing.
   virtual void ConnectionClosed(uint64_t connection_id) {}
+
+  // Called by Server::AddProgram: how the program sends calls back to its clients over their
+  // connections (the NFSv4.1 backchannel). Default: not used.
+  virtual void SetReverseCaller(std::shared_ptr<ReverseCaller> caller) {}
 };
 
 }  // namespace bucketfs::rpc

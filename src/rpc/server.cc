@@ -9,9 +9,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
+#include <random>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,6 +23,7 @@
 #include "base/metrics.h"
 #include "rpc/message.h"
 #include "rpc/record_marking.h"
+#include "rpc/reverse_call.h"
 
 namespace bucketfs::rpc {
 namespace {
@@ -137,11 +142,106 @@ Awaitable<void> BuildReply(const ProgramTable& programs, const CallContext& ctx,
   EncodeAcceptedReply(out, ctx.xid, AcceptStat::kSystemErr);
 }
 
+std::string_view AcceptStatName(AcceptStat s) {
+  switch (s) {
+    case AcceptStat::kSuccess:
+      return "SUCCESS";
+    case AcceptStat::kProgUnavail:
+      return "PROG_UNAVAIL";
+    case AcceptStat::kProgMismatch:
+      return "PROG_MISMATCH";
+    case AcceptStat::kProcUnavail:
+      return "PROC_UNAVAIL";
+    case AcceptStat::kGarbageArgs:
+      return "GARBAGE_ARGS";
+    case AcceptStat::kSystemErr:
+      return "SYSTEM_ERR";
+  }
+  return "?";
+}
+
+std::string_view AuthStatName(AuthStat s) {
+  switch (s) {
+    case AuthStat::kOk:
+      return "AUTH_OK";
+    case AuthStat::kBadCred:
+      return "AUTH_BADCRED";
+    case AuthStat::kRejectedCred:
+      return "AUTH_REJECTEDCRED";
+    case AuthStat::kBadVerf:
+      return "AUTH_BADVERF";
+    case AuthStat::kRejectedVerf:
+      return "AUTH_REJECTEDVERF";
+    case AuthStat::kTooWeak:
+      return "AUTH_TOOWEAK";
+  }
+  return "?";
+}
+
+// The outcome of a reverse call as computed on the connection's strand (default-constructible,
+// as co_spawn requires of a result).
+struct ReverseOutcome {
+  Status status;
+  Bytes results;  // when status is OK
+};
+
+// Maps the REPLY `record` to a reverse call's `header` onto its outcome (ReverseCaller::Call).
+ReverseOutcome ReverseCallOutcome(const ReverseCallHeader& header, ByteView record) {
+  const std::string what = "reverse call to program " + std::to_string(header.program) +
+                           " version " + std::to_string(header.version) + " procedure " +
+                           std::to_string(header.procedure);
+  ReplyHeader reply;
+  if (!DecodeReply(record, &reply)) return {ProtocolError(what + ": malformed reply"), {}};
+  if (reply.reply_stat == ReplyStat::kDenied) {
+    if (reply.reject_stat == RejectStat::kRpcMismatch) {
+      return {ProtocolError(what + ": denied: RPC_MISMATCH (versions " +
+                            std::to_string(reply.mismatch_low) + "-" +
+                            std::to_string(reply.mismatch_high) + ")"),
+              {}};
+    }
+    return {
+        ProtocolError(what + ": denied: AUTH_ERROR " + std::string(AuthStatName(reply.auth_stat))),
+        {}};
+  }
+  if (reply.accept_stat == AcceptStat::kProgMismatch) {
+    return {ProtocolError(what + ": accepted with PROG_MISMATCH (versions " +
+                          std::to_string(reply.mismatch_low) + "-" +
+                          std::to_string(reply.mismatch_high) + ")"),
+            {}};
+  }
+  if (reply.accept_stat != AcceptStat::kSuccess) {
+    return {
+        ProtocolError(what + ": accepted with " + std::string(AcceptStatName(reply.accept_stat))),
+        {}};
+  }
+  return {Status::Ok(), Bytes(reply.results.begin(), reply.results.end())};
+}
+
+// `now + timeout`, saturating (a negative timeout is none).
+asio::steady_timer::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
+  using TimePoint = asio::steady_timer::time_point;
+  const TimePoint now = asio::steady_timer::clock_type::now();
+  const auto headroom =
+      std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::max() - now);
+  if (timeout >= headroom) return TimePoint::max();
+  return now + std::max(timeout, std::chrono::milliseconds(0));
+}
+
+// A connection's first reverse-call xid: scrambles the connection id with a per-process random
+// seed and the clock, so xids differ across connections and restarts. Replies are matched only
+// against this connection's own pending calls, so a clash with a client xid is harmless.
+uint32_t InitialXid(uint64_t connection_id) {
+  static const uint64_t seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  uint64_t x = seed ^ connection_id ^
+               static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  x += 0x9e3779b97f4a7c15ull;  // splitmix64's finalizer
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(x ^ (x >> 31));
+}
+
 }  // namespace
 
-// One TCP connection. All its coroutines run on the connection's strand (the socket's
-// executor), so its state needs no lock; other threads reach it only through Close() and
-// SendRecord(), which post to the strand. Also the future home of the NFSv4.1 backchannel.
 // Counts a connection in the metrics while it exists.
 class ConnectionMetric {
  public:
@@ -163,6 +263,15 @@ class ConnectionMetric {
   }
 };
 
+// One TCP connection. All its coroutines run on the connection's strand (the socket's
+// executor), so its state needs no lock; other threads reach it only through Close(),
+// SendRecord() and ReverseCall(), which post to (or spawn on) the strand.
+//
+// Reverse calls (the NFSv4.1 backchannel): ReverseCall runs on the strand, registers a
+// PendingCall under a fresh xid, queues the CALL like a reply (no in-flight slot) and sleeps on
+// the PendingCall's timer until the deadline. The reader hands a REPLY record to the pending call
+// of its xid (without waiting for an in-flight slot) and cancels that timer; closing the
+// connection cancels every pending timer. Replies to unknown xids are dropped.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, uint64_t id, const ServerOptions& options,
@@ -174,9 +283,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         programs_(std::move(programs)),
         peer_(PeerName(socket_)),
         wake_reader_(socket_.get_executor()),
-        wake_writer_(socket_.get_executor()) {}
+        wake_writer_(socket_.get_executor()),
+        next_xid_(InitialXid(id)) {}
 
   uint64_t id() const { return id_; }
+  // The connection's strand.
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void Start() {
     auto self = shared_from_this();
@@ -199,10 +311,56 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(socket_.get_executor(), std::move(send));
   }
 
+  // Sends a CALL to the client and awaits its REPLY (ReverseCaller::Call). Must run on the
+  // connection's strand: co_spawn it on executor().
+  static Awaitable<ReverseOutcome> ReverseCall(std::shared_ptr<Connection> self,
+                                               ReverseCallHeader header, Bytes args,
+                                               std::chrono::milliseconds timeout) {
+    if (self->closed_) co_return ReverseOutcome{UnavailableError("connection closed"), {}};
+    CallContext ctx;
+    ctx.xid = self->NewXid();
+    ctx.program = header.program;
+    ctx.version = header.version;
+    ctx.procedure = header.procedure;
+    ctx.flavor = header.flavor == AuthFlavor::kSys ? AuthFlavor::kSys : AuthFlavor::kNone;
+    ctx.sys = header.sys;
+    xdr::Encoder call;
+    EncodeCallHeader(call, ctx);
+    call.WriteRaw(args);
+    args = Bytes{};
+
+    auto pending = std::make_shared<PendingCall>(self->socket_.get_executor());
+    pending->wake.expires_at(DeadlineAfter(timeout));
+    self->pending_.emplace(ctx.xid, pending);
+    self->Enqueue(FrameRecord(call.buffer()), /*holds_slot=*/false);
+    call = xdr::Encoder{};
+    // No suspension since registering, so no reply or close can have been missed.
+    while (!pending->reply && !self->closed_) {
+      auto [ec] = co_await pending->wake.async_wait(kNoThrow);
+      if (!ec) break;  // the deadline passed
+    }
+    self->pending_.erase(ctx.xid);
+
+    if (pending->reply) co_return ReverseCallOutcome(header, *pending->reply);
+    if (self->closed_) co_return ReverseOutcome{UnavailableError("connection closed"), {}};
+    co_return ReverseOutcome{
+        Status(ErrorCode::kTimeout, "no reply to reverse call (xid " + std::to_string(ctx.xid) +
+                                        ") on connection " + std::to_string(self->id_) +
+                                        " within " + std::to_string(timeout.count()) + " ms"),
+        {}};
+  }
+
  private:
   struct Outgoing {
     Bytes bytes;      // framed
     bool holds_slot;  // a reply: frees an in-flight slot once written or dropped
+  };
+
+  // A reverse call awaiting its reply; only touched on the strand.
+  struct PendingCall {
+    explicit PendingCall(const asio::any_io_executor& ex) : wake(ex) {}
+    asio::steady_timer wake;     // expires at the deadline; cancelled by a reply or the close
+    std::optional<Bytes> reply;  // the whole REPLY record
   };
 
   void CloseOnStrand() {
@@ -213,6 +371,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.close(ec);
     wake_reader_.cancel();
     wake_writer_.cancel();
+    for (auto& [xid, pending] : pending_) pending->wake.cancel();
+  }
+
+  uint32_t NewXid() {
+    uint32_t xid = 0;
+    do {
+      xid = next_xid_++;
+    } while (pending_.contains(xid));
+    return xid;
+  }
+
+  // Hands a REPLY record to the reverse call waiting for it.
+  void AcceptReply(uint32_t xid, Bytes record) {
+    auto it = pending_.find(xid);
+    if (it == pending_.end() || it->second->reply) {
+      BFS_LOG_DEBUG("rpc: connection {}: ignoring a reply to no pending call (xid {})", id_, xid);
+      return;
+    }
+    it->second->reply = std::move(record);
+    it->second->wake.cancel();
   }
 
   void ReleaseSlot() {
@@ -258,9 +436,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       records.clear();
       BFS_CO_RETURN_IF_ERROR(decoder.Feed(ByteView(chunk.data(), n), &records));
       for (Bytes& record : records) {
-        co_await WaitForSlot();
         if (closed_) co_return Status::Ok();
-        BFS_CO_RETURN_IF_ERROR(Dispatch(std::move(record)));
+        BFS_CO_RETURN_IF_ERROR(co_await Dispatch(std::move(record)));
       }
     }
   }
@@ -274,25 +451,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     self->MaybeNotifyClosed();
   }
 
-  // Decodes a record's call header and spawns the call; an error closes the connection.
-  Status Dispatch(Bytes record) {
+  // Decodes a record's header: a REPLY goes to its reverse call at once; a call waits for an
+  // in-flight slot and is spawned. An error closes the connection.
+  Awaitable<Status> Dispatch(Bytes record) {
     CallContext ctx;
     ByteView args;
     const CallDecode decoded = DecodeCall(record, &ctx, &args);
-    if (decoded == CallDecode::kDrop) return ProtocolError("a record that is not an RPC call");
-    if (decoded == CallDecode::kReply) {
-      BFS_LOG_DEBUG("rpc: connection {}: ignoring a reply (xid {})", id_, ctx.xid);
-      return Status::Ok();
+    if (decoded == CallDecode::kDrop) co_return ProtocolError("a record that is not an RPC call");
+    if (decoded == CallDecode::kReply) {  // needs no slot: calls in flight may be waiting for it
+      AcceptReply(ctx.xid, std::move(record));
+      co_return Status::Ok();
     }
     ctx.connection_id = id_;
     ctx.peer = peer_;
     const std::size_t args_offset = decoded == CallDecode::kOk ? record.size() - args.size() : 0;
+    co_await WaitForSlot();
+    if (closed_) co_return Status::Ok();
     ++inflight_;
     asio::co_spawn(
         socket_.get_executor(),
         ServeCall(shared_from_this(), std::move(record), args_offset, std::move(ctx), decoded),
         LogExceptions{});
-    return Status::Ok();
+    co_return Status::Ok();
   }
 
   // `record` owns the bytes the arguments are read from (from `args_offset` to the end).
@@ -345,10 +525,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer wake_reader_;
   asio::steady_timer wake_writer_;
   std::deque<Outgoing> queue_;
+  std::unordered_map<uint32_t, std::shared_ptr<PendingCall>> pending_;  // by xid
+  uint32_t next_xid_;
   std::size_t inflight_ = 0;  // calls read but whose reply is not yet written or dropped
   bool closed_ = false;
   bool reader_done_ = false;
   bool notified_ = false;
+};
+
+// The ReverseCaller handed to programs. It holds the server only weakly: programs are owned by
+// the server, so a strong reference would be a cycle.
+class ServerReverseCaller final : public ReverseCaller {
+ public:
+  explicit ServerReverseCaller(std::weak_ptr<Server::Impl> server) : server_(std::move(server)) {}
+  Awaitable<Result<Bytes>> Call(uint64_t connection_id, ReverseCallHeader header, Bytes args,
+                                std::chrono::milliseconds timeout) override;
+
+ private:
+  const std::weak_ptr<Server::Impl> server_;
 };
 
 // State shared by the Server and its accept loop; outlives the Server while coroutines run.
@@ -361,11 +555,17 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
         acceptor_(strand_),
         programs_(std::make_shared<ProgramTable>()) {}
 
-  void AddProgram(std::shared_ptr<Program> p) { programs_->Add(std::move(p)); }
+  void AddProgram(std::shared_ptr<Program> p) {
+    if (!reverse_caller_) reverse_caller_ = std::make_shared<ServerReverseCaller>(weak_from_this());
+    p->SetReverseCaller(reverse_caller_);
+    programs_->Add(std::move(p));
+  }
   Status Listen(const std::string& host, uint16_t port);
   uint16_t port() const { return port_; }
   void Start() { asio::co_spawn(strand_, AcceptLoop(shared_from_this()), LogExceptions{}); }
   void Stop();
+  // The registered connection `id`, unless it is gone or the server stopped. Thread-safe.
+  std::shared_ptr<Connection> FindConnection(uint64_t id);
 
  private:
   static Awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
@@ -381,11 +581,12 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   asio::strand<asio::any_io_executor> strand_;  // the acceptor's
   tcp::acceptor acceptor_;
   std::shared_ptr<ProgramTable> programs_;
+  std::shared_ptr<ReverseCaller> reverse_caller_;  // made by the first AddProgram
   uint16_t port_ = 0;
   std::atomic<uint64_t> next_connection_id_{1};
 
   std::mutex mu_;  // guards connections_ and stopped_
-  std::vector<std::weak_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // by id
   bool stopped_ = false;
 };
 
@@ -421,9 +622,31 @@ Status Server::Impl::Listen(const std::string& host, uint16_t port) {
 bool Server::Impl::Register(const std::shared_ptr<Connection>& conn) {
   std::lock_guard lock(mu_);
   if (stopped_) return false;
-  std::erase_if(connections_, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
-  connections_.push_back(conn);
+  std::erase_if(connections_, [](const auto& entry) { return entry.second.expired(); });
+  connections_.emplace(conn->id(), conn);
   return true;
+}
+
+std::shared_ptr<Connection> Server::Impl::FindConnection(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.lock();
+}
+
+Awaitable<Result<Bytes>> ServerReverseCaller::Call(uint64_t connection_id, ReverseCallHeader header,
+                                                   Bytes args, std::chrono::milliseconds timeout) {
+  std::shared_ptr<Connection> conn;
+  if (auto server = server_.lock()) conn = server->FindConnection(connection_id);
+  if (!conn) co_return UnavailableError("no open connection " + std::to_string(connection_id));
+  // The pending-call state lives on the connection's strand; co_spawn runs the call there and
+  // resumes this coroutine on its own executor.
+  const asio::any_io_executor strand = conn->executor();
+  Awaitable<ReverseOutcome> on_strand =
+      Connection::ReverseCall(std::move(conn), std::move(header), std::move(args), timeout);
+  ReverseOutcome outcome =
+      co_await asio::co_spawn(strand, std::move(on_strand), asio::use_awaitable);
+  if (!outcome.status.ok()) co_return std::move(outcome.status);
+  co_return std::move(outcome.results);
 }
 
 Awaitable<void> Server::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
@@ -449,7 +672,7 @@ Awaitable<void> Server::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
 }
 
 void Server::Impl::Stop() {
-  std::vector<std::weak_ptr<Connection>> conns;
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> conns;
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
@@ -461,7 +684,7 @@ void Server::Impl::Stop() {
     self->acceptor_.close(ec);
   };
   asio::post(strand_, std::move(close_acceptor));
-  for (auto& w : conns) {
+  for (auto& [id, w] : conns) {
     if (auto c = w.lock()) c->Close();
   }
 }

@@ -14,10 +14,22 @@
 // parallel when the io_context is run by several threads. No mutex is held across a co_await.
 // A framing error or oversized record closes only that connection.
 //
+// Reverse calls (the NFSv4.1 backchannel, see reverse_call.h): AddProgram hands every program a
+// ReverseCaller through which it sends a CALL to the client of one of the accepted connections
+// (by CallContext::connection_id) and awaits the REPLY on that connection. Each connection
+// allocates the xids of its calls from its own counter (random start) and keeps its pending
+// calls on its strand; the reader passes each REPLY record to the pending call of its xid
+// without taking or waiting for an in-flight slot (replies to unknown xids are dropped), and
+// closing the connection fails its pending calls with kUnavailable at once. A reverse call may
+// be made from any thread or coroutine (also from within a Program::Call of the same
+// connection) and resumes its caller on the caller's executor.
+//
 // Ownership: the Server owns its listener and connections through shared state that pending
 // coroutines keep alive, so destroying the Server (which stops it) is safe while the io_context
-// still runs. Programs are shared with the caller. AddProgram/Listen/Start are called from one
-// thread before serving; Stop() may be called from any thread, any number of times.
+// still runs. Programs are shared with the caller. The ReverseCaller holds the server only
+// weakly (programs would otherwise keep it alive): once the server is stopped or destroyed it
+// answers kUnavailable. AddProgram/Listen/Start are called from one thread before serving;
+// Stop() may be called from any thread, any number of times.
 #pragma once
 
 #include <cstddef>
@@ -43,7 +55,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Registers a program; before Start().
+  // Registers a program and hands it the server's ReverseCaller; before Start().
   void AddProgram(std::shared_ptr<Program> program);
   // Binds (SO_REUSEADDR) and listens now, so a port in use is reported before serving starts.
   // Port 0 picks an ephemeral port, see port().

@@ -17,6 +17,7 @@
 
 #include "rpc/message.h"
 #include "rpc/record_marking.h"
+#include "rpc/reverse_call.h"
 
 namespace bucketfs::rpc {
 namespace {
@@ -24,10 +25,12 @@ namespace {
 using asio::ip::tcp;
 
 constexpr uint32_t kTestProgram = 400000;
+constexpr uint32_t kCallbackProgram = 0x40000123;  // what the reverse calls call
 
 // Program 400000 v1-2: proc 1 echoes a u32 after waiting that many milliseconds (so replies can
-// complete out of order) and appends the connection id; proc 2 → GARBAGE_ARGS; anything else →
-// PROC_UNAVAIL. Records the connections it was told were closed.
+// complete out of order) and appends the connection id; proc 2 → GARBAGE_ARGS; proc 3 makes a
+// reverse call (see ReverseCallRecord); anything else → PROC_UNAVAIL. Records the connections it
+// was told were closed.
 class EchoProgram : public Program {
  public:
   uint32_t program_number() const override { return kTestProgram; }
@@ -36,6 +39,7 @@ class EchoProgram : public Program {
   Awaitable<AcceptStat> Call(const CallContext& ctx, ByteView args,
                              xdr::Encoder& results) override {
     if (ctx.procedure == 2) co_return AcceptStat::kGarbageArgs;
+    if (ctx.procedure == 3) co_return co_await CallBack(ctx, args, results);
     if (ctx.procedure != 1) co_return AcceptStat::kProcUnavail;
     xdr::Decoder d(args);
     uint32_t v = 0;
@@ -51,14 +55,51 @@ class EchoProgram : public Program {
     std::lock_guard lock(mu_);
     closed_.push_back(id);
   }
+  void SetReverseCaller(std::shared_ptr<ReverseCaller> caller) override {
+    caller_ = std::move(caller);  // before serving
+  }
   std::vector<uint64_t> closed() {
     std::lock_guard lock(mu_);
     return closed_;
   }
 
  private:
+  // Proc 3, args (u64 connection id or 0 for this one, u32 timeout ms, u32 value): calls
+  // kCallbackProgram v1 proc 1 (AUTH_SYS "bucketfs" 0/0) with the value on that connection and
+  // returns u32 ErrorCode, then the reverse call's results (OK) or its error message (string).
+  Awaitable<AcceptStat> CallBack(const CallContext& ctx, ByteView args, xdr::Encoder& results) {
+    xdr::Decoder d(args);
+    uint64_t target = 0;
+    uint32_t timeout_ms = 0, value = 0;
+    if (!d.ReadU64(&target) || !d.ReadU32(&timeout_ms) || !d.ReadU32(&value)) {
+      co_return AcceptStat::kGarbageArgs;
+    }
+    if (caller_ == nullptr) co_return AcceptStat::kSystemErr;
+    ReverseCallHeader header;
+    header.program = kCallbackProgram;
+    header.version = 1;
+    header.procedure = 1;
+    header.flavor = AuthFlavor::kSys;
+    header.sys.machine_name = "bucketfs";
+    xdr::Encoder cb_args;
+    cb_args.WriteU32(value);
+    const auto before = co_await asio::this_coro::executor;
+    Result<Bytes> r =
+        co_await caller_->Call(target != 0 ? target : ctx.connection_id, header, cb_args.Release(),
+                               std::chrono::milliseconds(timeout_ms));
+    if (before != co_await asio::this_coro::executor) co_return AcceptStat::kSystemErr;
+    results.WriteU32(static_cast<uint32_t>(r.status().code()));
+    if (r.ok()) {
+      results.WriteRaw(*r);
+    } else {
+      results.WriteString(r.status().message());
+    }
+    co_return AcceptStat::kSuccess;
+  }
+
   std::mutex mu_;
   std::vector<uint64_t> closed_;
+  std::shared_ptr<ReverseCaller> caller_;
 };
 
 Bytes CallRecord(uint32_t xid, uint32_t prog, uint32_t vers, uint32_t proc, uint32_t arg) {
@@ -80,7 +121,7 @@ struct Reply {
   uint64_t connection_id = 0;
 };
 
-bool ReadReply(tcp::socket& s, Reply* r) {
+bool ReadRecord(tcp::socket& s, Bytes* record) {
   RecordDecoder decoder(1 << 20);
   std::vector<Bytes> records;
   uint8_t byte;
@@ -89,11 +130,79 @@ bool ReadReply(tcp::socket& s, Reply* r) {
     asio::read(s, asio::buffer(&byte, 1), ec);
     if (ec || !decoder.Feed(ByteView(&byte, 1), &records).ok()) return false;
   }
-  r->record = std::move(records[0]);
+  *record = std::move(records[0]);
+  return true;
+}
+
+bool ReadReply(tcp::socket& s, Reply* r) {
+  if (!ReadRecord(s, &r->record)) return false;
   if (!DecodeReply(r->record, &r->header)) return false;
   xdr::Decoder d(r->header.results);
   if (d.remaining() >= 12) d.ReadU32(&r->value) && d.ReadU64(&r->connection_id);
   return true;
+}
+
+// A call of proc 3: the server calls back on connection `target` (0: the calling one).
+Bytes ReverseCallRecord(uint32_t xid, uint64_t target, uint32_t timeout_ms, uint32_t value) {
+  CallContext ctx;
+  ctx.xid = xid;
+  ctx.program = kTestProgram;
+  ctx.version = 1;
+  ctx.procedure = 3;
+  xdr::Encoder e;
+  EncodeCallHeader(e, ctx);
+  e.WriteU64(target);
+  e.WriteU32(timeout_ms);
+  e.WriteU32(value);
+  return e.Release();
+}
+
+// The server's reverse CALL as the client reads it.
+struct ServerCall {
+  CallContext ctx;
+  uint32_t value = 0;
+};
+
+bool ReadServerCall(tcp::socket& s, ServerCall* call) {
+  Bytes record;
+  ByteView args;
+  if (!ReadRecord(s, &record) || DecodeCall(record, &call->ctx, &args) != CallDecode::kOk) {
+    return false;
+  }
+  xdr::Decoder d(args);
+  return d.ReadU32(&call->value) && d.remaining() == 0;
+}
+
+// The client's answer to a reverse call: SUCCESS carrying `value`, or `stat` without results.
+void SendCallbackReply(tcp::socket& s, uint32_t xid, AcceptStat stat, uint32_t value) {
+  xdr::Encoder e;
+  const std::size_t stat_offset = BeginAcceptedReply(e, xid);
+  e.WriteU32(value);
+  FinishAcceptedReply(e, stat_offset, stat);
+  asio::write(s, asio::buffer(FrameRecord(e.buffer())));
+}
+
+// What proc 3 reports about its reverse call.
+struct CallBackResult {
+  ErrorCode code = ErrorCode::kInternal;
+  uint32_t value = 0;   // when kOk
+  std::string message;  // otherwise
+};
+
+CallBackResult ParseCallBack(const Reply& r) {
+  CallBackResult out;
+  EXPECT_EQ(r.header.accept_stat, AcceptStat::kSuccess);
+  xdr::Decoder d(r.header.results);
+  uint32_t code = 0;
+  EXPECT_TRUE(d.ReadU32(&code));
+  out.code = static_cast<ErrorCode>(code);
+  if (out.code == ErrorCode::kOk) {
+    EXPECT_TRUE(d.ReadU32(&out.value));
+  } else {
+    EXPECT_TRUE(d.ReadString(1024, &out.message));
+  }
+  EXPECT_EQ(d.remaining(), 0u);
+  return out;
 }
 
 class ServerTest : public ::testing::Test {
@@ -118,6 +227,7 @@ class ServerTest : public ::testing::Test {
   tcp::socket Connect() {
     tcp::socket s(client_io_);
     s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    s.set_option(tcp::no_delay(true));  // back-to-back small writes must not wait for ACKs
     return s;
   }
   Reply RoundTrip(tcp::socket& s, const Bytes& call) {
@@ -299,6 +409,154 @@ TEST_F(ServerTest, StopClosesConnections) {
   EXPECT_FALSE(ReadReply(s, &r));
 }
 
+TEST_F(ServerTest, ReverseCallRoundTrip) {
+  tcp::socket s = Connect();
+  asio::write(s, asio::buffer(FrameRecord(ReverseCallRecord(50, 0, 5000, 7))));
+  ServerCall call;
+  ASSERT_TRUE(ReadServerCall(s, &call));
+  EXPECT_EQ(call.ctx.program, kCallbackProgram);
+  EXPECT_EQ(call.ctx.version, 1u);
+  EXPECT_EQ(call.ctx.procedure, 1u);
+  EXPECT_EQ(call.ctx.flavor, AuthFlavor::kSys);
+  EXPECT_EQ(call.ctx.sys.machine_name, "bucketfs");
+  EXPECT_EQ(call.ctx.sys.uid, 0u);
+  EXPECT_EQ(call.value, 7u);
+  // A reply to an xid the server never used is ignored; then the real one.
+  SendCallbackReply(s, call.ctx.xid ^ 0x5a5a5a5a, AcceptStat::kSuccess, 1);
+  SendCallbackReply(s, call.ctx.xid, AcceptStat::kSuccess, 70);
+  Reply r;
+  ASSERT_TRUE(ReadReply(s, &r));
+  EXPECT_EQ(r.header.xid, 50u);
+  CallBackResult got = ParseCallBack(r);
+  EXPECT_EQ(got.code, ErrorCode::kOk) << got.message;
+  EXPECT_EQ(got.value, 70u);
+  // The connection goes on serving; the next reverse call gets a fresh xid.
+  EXPECT_EQ(RoundTrip(s, CallRecord(51, kTestProgram, 1, 1, 2)).value, 2u);
+  asio::write(s, asio::buffer(FrameRecord(ReverseCallRecord(52, 0, 5000, 8))));
+  ServerCall second;
+  ASSERT_TRUE(ReadServerCall(s, &second));
+  EXPECT_NE(second.ctx.xid, call.ctx.xid);
+  SendCallbackReply(s, second.ctx.xid, AcceptStat::kSuccess, 80);
+  ASSERT_TRUE(ReadReply(s, &r));
+  EXPECT_EQ(ParseCallBack(r).value, 80u);
+}
+
+TEST_F(ServerTest, ConcurrentReverseCallsAreMatchedByXid) {
+  tcp::socket s = Connect();
+  Bytes both;
+  AppendFramedRecord(ReverseCallRecord(1, 0, 5000, 1), &both);
+  AppendFramedRecord(ReverseCallRecord(2, 0, 5000, 2), &both);
+  asio::write(s, asio::buffer(both));
+  ServerCall a, b;
+  ASSERT_TRUE(ReadServerCall(s, &a));
+  ASSERT_TRUE(ReadServerCall(s, &b));
+  EXPECT_NE(a.ctx.xid, b.ctx.xid);
+  SendCallbackReply(s, b.ctx.xid, AcceptStat::kSuccess, b.value * 10);  // in reverse order
+  SendCallbackReply(s, a.ctx.xid, AcceptStat::kSuccess, a.value * 10);
+  for (int i = 0; i < 2; ++i) {
+    Reply r;
+    ASSERT_TRUE(ReadReply(s, &r));
+    ASSERT_TRUE(r.header.xid == 1 || r.header.xid == 2) << r.header.xid;
+    EXPECT_EQ(ParseCallBack(r).value, r.header.xid * 10);
+  }
+}
+
+TEST_F(ServerTest, ReverseCallTimesOut) {
+  tcp::socket s = Connect();
+  const auto start = std::chrono::steady_clock::now();
+  asio::write(s, asio::buffer(FrameRecord(ReverseCallRecord(60, 0, 200, 1))));
+  ServerCall call;
+  ASSERT_TRUE(ReadServerCall(s, &call));  // and never answered
+  Reply r;
+  ASSERT_TRUE(ReadReply(s, &r));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.header.xid, 60u);
+  CallBackResult got = ParseCallBack(r);
+  EXPECT_EQ(got.code, ErrorCode::kTimeout) << got.message;
+  EXPECT_GE(elapsed, std::chrono::milliseconds(190));
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+  // A late answer is dropped and the connection goes on serving.
+  SendCallbackReply(s, call.ctx.xid, AcceptStat::kSuccess, 1);
+  EXPECT_EQ(RoundTrip(s, CallRecord(61, kTestProgram, 1, 1, 3)).value, 3u);
+}
+
+TEST_F(ServerTest, ReverseCallFailsWhenItsConnectionCloses) {
+  tcp::socket back = Connect();  // the backchannel; the call comes in on `fore`
+  const uint64_t back_id = RoundTrip(back, CallRecord(1, kTestProgram, 1, 1, 0)).connection_id;
+  tcp::socket fore = Connect();
+  const auto start = std::chrono::steady_clock::now();
+  asio::write(fore, asio::buffer(FrameRecord(ReverseCallRecord(70, back_id, 10000, 1))));
+  ServerCall call;
+  ASSERT_TRUE(ReadServerCall(back, &call));
+  back.close();
+  Reply r;
+  ASSERT_TRUE(ReadReply(fore, &r));
+  EXPECT_EQ(r.header.xid, 70u);
+  CallBackResult got = ParseCallBack(r);
+  EXPECT_EQ(got.code, ErrorCode::kUnavailable) << got.message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Once it is gone, calls to it fail at once.
+  r = RoundTrip(fore, ReverseCallRecord(71, back_id, 10000, 1));
+  EXPECT_EQ(ParseCallBack(r).code, ErrorCode::kUnavailable);
+}
+
+TEST_F(ServerTest, ReverseCallToAnUnknownConnectionIsUnavailable) {
+  Reply r = RoundTrip(ReverseCallRecord(80, 999999, 5000, 1));
+  CallBackResult got = ParseCallBack(r);
+  EXPECT_EQ(got.code, ErrorCode::kUnavailable);
+  EXPECT_NE(got.message.find("999999"), std::string::npos) << got.message;
+}
+
+TEST_F(ServerTest, RejectedReverseCallsAreProtocolErrors) {
+  tcp::socket s = Connect();
+  auto answer = [&s](uint32_t xid, auto send) {
+    asio::write(s, asio::buffer(FrameRecord(ReverseCallRecord(xid, 0, 5000, 1))));
+    ServerCall call;
+    EXPECT_TRUE(ReadServerCall(s, &call));
+    send(call.ctx.xid);
+    Reply r;
+    EXPECT_TRUE(ReadReply(s, &r));
+    EXPECT_EQ(r.header.xid, xid);
+    return ParseCallBack(r);
+  };
+  CallBackResult got =
+      answer(90, [&s](uint32_t xid) { SendCallbackReply(s, xid, AcceptStat::kProcUnavail, 0); });
+  EXPECT_EQ(got.code, ErrorCode::kProtocol);
+  EXPECT_NE(got.message.find("PROC_UNAVAIL"), std::string::npos) << got.message;
+  got = answer(91, [&s](uint32_t xid) {
+    xdr::Encoder e;
+    EncodeDeniedAuth(e, xid, AuthStat::kTooWeak);
+    asio::write(s, asio::buffer(FrameRecord(e.buffer())));
+  });
+  EXPECT_EQ(got.code, ErrorCode::kProtocol);
+  EXPECT_NE(got.message.find("AUTH_TOOWEAK"), std::string::npos) << got.message;
+  got = answer(92, [&s](uint32_t xid) {
+    xdr::Encoder e;
+    e.WriteU32(xid);
+    e.WriteU32(1);  // REPLY
+    e.WriteU32(7);  // no such reply_stat
+    asio::write(s, asio::buffer(FrameRecord(e.buffer())));
+  });
+  EXPECT_EQ(got.code, ErrorCode::kProtocol);
+  EXPECT_NE(got.message.find("malformed"), std::string::npos) << got.message;
+}
+
+TEST_F(ServerTest, ReverseCallsFailOnceTheServerStops) {
+  tcp::socket s = Connect();
+  asio::write(s, asio::buffer(FrameRecord(ReverseCallRecord(95, 0, 10000, 1))));
+  ServerCall call;
+  ASSERT_TRUE(ReadServerCall(s, &call));
+  const auto start = std::chrono::steady_clock::now();
+  server_->Stop();
+  Reply r;
+  EXPECT_FALSE(ReadReply(s, &r));  // closed; the waiting call ends at once
+  auto deadline = start + std::chrono::seconds(2);
+  while (program_->closed().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(program_->closed().size(), 1u);
+}
+
 class SmallInflightServerTest : public ServerTest {
  protected:
   void SetUp() override { StartServer(ServerOptions{64 * 1024, 2}); }
@@ -316,6 +574,27 @@ TEST_F(SmallInflightServerTest, CallsBeyondTheBoundWaitAndAreAnswered) {
     xids.insert(r.header.xid);
   }
   EXPECT_EQ(xids.size(), 20u);
+}
+
+class SingleInflightServerTest : public ServerTest {
+ protected:
+  void SetUp() override { StartServer(ServerOptions{64 * 1024, 1}); }
+};
+
+TEST_F(SingleInflightServerTest, ReverseReplyNeedsNoInflightSlot) {
+  tcp::socket s = Connect();
+  const auto start = std::chrono::steady_clock::now();
+  // The call holds the only slot while it waits for the reply the reader must still take in.
+  asio::write(s, asio::buffer(FrameRecord(ReverseCallRecord(5, 0, 5000, 4))));
+  ServerCall call;
+  ASSERT_TRUE(ReadServerCall(s, &call));
+  SendCallbackReply(s, call.ctx.xid, AcceptStat::kSuccess, 44);
+  Reply r;
+  ASSERT_TRUE(ReadReply(s, &r));
+  CallBackResult got = ParseCallBack(r);
+  EXPECT_EQ(got.code, ErrorCode::kOk) << got.message;
+  EXPECT_EQ(got.value, 44u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 }  // namespace

@@ -61,6 +61,8 @@ struct ServeConfig {
   uint32_t default_uid = 0;
   uint32_t default_gid = 0;
   uint32_t lease_seconds = 90;
+  // Read delegations for NFSv4.1 clients with a back channel (off: no client caches opens).
+  bool delegations = true;
   int io_threads = 2;
   int blocking_threads = 4;
   std::string log_level = "info";

@@ -197,6 +197,8 @@ void GatewayServer::RegisterStateMetrics() {
                 gauge(&Counts::opens));
   m.SetCallback("bucketfs_nfs_locks", "Byte ranges locked by clients.", Type::kGauge,
                 gauge(&Counts::locks));
+  m.SetCallback("bucketfs_nfs_delegations", "Read delegations held by clients.", Type::kGauge,
+                gauge(&Counts::delegations));
   m.SetCallback("bucketfs_nfs_grace", "1 while the restart grace period runs, else 0.",
                 Type::kGauge, gauge(&Counts::in_grace));
 }
@@ -328,6 +330,11 @@ Status GatewayServer::Start() {
   RegisterWriteMetrics();
   nfs::NfsOptions nfs_opts;
   nfs_opts.lease_seconds = config_.lease_seconds;
+  nfs_opts.delegations = config_.delegations;
+  // Delegated files are checked against the bucket about as often as the metadata TTL lets a
+  // change show (their holders do not ask while they hold the delegation).
+  nfs_opts.delegation_check_seconds =
+      std::max<uint32_t>(5, static_cast<uint32_t>(config_.metadata_ttl_seconds));
   nfs_opts.handle_key = nfs::HandleKey(state_dir_->handle_key());
   // Clients recorded by the previous instance may reclaim their opens and locks during a grace
   // period of one lease (RFC 8881 §8.4.2.1).

@@ -59,12 +59,14 @@ class ProgramHarness {
   }
 
   // 4.1: EXCHANGE_ID + CREATE_SESSION (+ RECLAIM_COMPLETE). Sets clientid_ and session_id_; the
-  // next SEQUENCE on slot 0 uses ++seqid_. Returns false if any step fails.
-  bool EstablishSession(uint32_t minor = 1) {
+  // next SEQUENCE on slot 0 uses ++seqid_. Returns false if any step fails. `session_flags`:
+  // csa_flags (CONN_BACK_CHAN makes call_'s connection the back channel); `owner`: the client.
+  bool EstablishSession(uint32_t minor = 1, uint32_t session_flags = 0,
+                        const std::string& owner = "harness-client") {
     CompoundBuilder x(minor);
     x.Op(Op::kExchangeId);
     x.args().WriteFixedOpaque(Bytes(8, 1));  // verifier
-    x.args().WriteString("harness-client");
+    x.args().WriteString(owner);
     x.args().WriteU32(0);  // flags
     x.args().WriteU32(0);  // SP4_NONE
     x.args().WriteU32(0);  // no impl id
@@ -79,7 +81,7 @@ class ProgramHarness {
     c.Op(Op::kCreateSession);
     c.args().WriteU64(clientid_);
     c.args().WriteU32(sequence);
-    c.args().WriteU32(0);  // flags
+    c.args().WriteU32(session_flags);
     for (int chan = 0; chan < 2; ++chan) {
       for (uint32_t v : {0u, 1u << 20, 1u << 20, 8192u, 16u, 8u, 0u}) c.args().WriteU32(v);
     }

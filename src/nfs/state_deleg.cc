@@ -1,0 +1,164 @@
+// StateManager: read delegations (RFC 8881 §10.2, §10.4): grant, conflict (recall), return,
+// revocation, and the back channel a recall travels on.
+#include <cstring>
+
+#include "nfs/state.h"
+
+namespace bucketfs::nfs {
+namespace {
+
+using Other = std::array<uint8_t, kNfs4OtherSize>;
+
+Other KeyOf(const StateId& id) {
+  Other k;
+  std::memcpy(k.data(), id.other, k.size());
+  return k;
+}
+
+}  // namespace
+
+std::optional<StateId> StateManager::GrantReadDelegation(uint32_t minor, uint64_t clientid,
+                                                         const FileHandle& file, uint64_t change) {
+  std::lock_guard lock(mu_);
+  if (minor < 1 || InGraceLocked() || delegs_.size() >= limits_.max_delegations) {
+    return std::nullopt;
+  }
+  // A recall needs a back channel to travel on.
+  const bool reachable = std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& kv) {
+    return kv.second->clientid == clientid && kv.second->cb.usable &&
+           !kv.second->back_connections.empty();
+  });
+  if (!reachable) return std::nullopt;
+  // Nobody may have the file open for writing, and it must not be delegated to this client
+  // already or be in recall.
+  for (const auto& [k, o] : opens_) {
+    if (o.file == file && (o.access & kShareAccessWrite) != 0) return std::nullopt;
+  }
+  for (const auto& [k, d] : delegs_) {
+    if (d.file == file && (d.clientid == clientid || d.recalled_at)) return std::nullopt;
+  }
+  // A file recalled within the last lease is not delegated again yet (no ping-pong between a
+  // reader and a writer).
+  if (auto it = recently_recalled_.find(file); it != recently_recalled_.end()) {
+    if (Now() - it->second < lease_) return std::nullopt;
+    recently_recalled_.erase(it);
+  }
+  DelegState d;
+  d.stateid = NewStateId();
+  d.clientid = clientid;
+  d.file = file;
+  d.change = change;
+  const StateId id = d.stateid;
+  delegs_.emplace(KeyOf(id), std::move(d));
+  return id;
+}
+
+bool StateManager::BreakDelegations(const FileHandle& file, uint64_t breaker,
+                                    std::vector<Recall>* to_recall) {
+  std::lock_guard lock(mu_);
+  bool outstanding = false;
+  for (auto& [k, d] : delegs_) {
+    if (!(d.file == file) || d.clientid == breaker) continue;
+    outstanding = true;
+    if (d.recalled_at) continue;
+    d.recalled_at = Now();
+    recently_recalled_[file] = Now();
+    to_recall->push_back(Recall{d.stateid, d.file, d.clientid});
+  }
+  return outstanding;
+}
+
+bool StateManager::has_delegations() const {
+  std::lock_guard lock(mu_);
+  return !delegs_.empty();
+}
+
+Stat StateManager::DelegReturn(uint32_t minor, uint64_t clientid, const StateId& id,
+                               const FileHandle& file) {
+  std::lock_guard lock(mu_);
+  if (IsRevoked(id)) return Stat::kDelegRevoked;
+  DelegState* d = nullptr;
+  if (Stat s = FindDeleg(minor, id, &d); s != Stat::kOk) return s;
+  if (!(d->file == file)) return Stat::kBadStateId;
+  if (minor >= 1 && d->clientid != clientid) return Stat::kBadStateId;
+  delegs_.erase(KeyOf(id));
+  return Stat::kOk;
+}
+
+Stat StateManager::CheckDelegCur(uint32_t minor, uint64_t clientid, const StateId& id,
+                                 const FileHandle& file) {
+  std::lock_guard lock(mu_);
+  if (IsRevoked(id)) return Stat::kDelegRevoked;
+  DelegState* d = nullptr;
+  if (Stat s = FindDeleg(minor, id, &d); s != Stat::kOk) return s;
+  if (!(d->file == file) || d->clientid != clientid) return Stat::kBadStateId;
+  return Stat::kOk;
+}
+
+std::optional<CallbackPath> StateManager::TakeCallbackPath(uint64_t clientid) {
+  std::lock_guard lock(mu_);
+  for (auto& [id, s] : sessions_) {
+    if (s->clientid != clientid || !s->cb.usable || s->back_connections.empty()) continue;
+    CallbackPath p;
+    p.session = s->id;
+    p.connection = *s->back_connections.rbegin();  // the most recently bound
+    p.cb = s->cb;
+    p.seqid = ++s->cb_seqid;
+    return p;
+  }
+  return std::nullopt;
+}
+
+void StateManager::RevokeDelegation(const StateId& id) {
+  std::lock_guard lock(mu_);
+  auto it = delegs_.find(KeyOf(id));
+  if (it != delegs_.end()) RevokeLocked(it);
+}
+
+std::size_t StateManager::RevokeDelegationsOf(const FileHandle& file) {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (auto it = delegs_.begin(); it != delegs_.end();) {
+    auto next = std::next(it);
+    if (it->second.file == file) {
+      RevokeLocked(it);
+      ++n;
+    }
+    it = next;
+  }
+  if (n > 0) recently_recalled_[file] = Now();
+  return n;
+}
+
+void StateManager::RevokeLocked(std::map<OtherKey, DelegState>::iterator it) {
+  if (Client* c = FindClient(it->second.clientid)) c->revoked.insert(it->first);
+  delegs_.erase(it);
+}
+
+void StateManager::RevokeOverdueDelegations() {
+  const auto now = Now();
+  for (auto it = delegs_.begin(); it != delegs_.end();) {
+    auto next = std::next(it);
+    if (it->second.recalled_at && now - *it->second.recalled_at > lease_) RevokeLocked(it);
+    it = next;
+  }
+  std::erase_if(recently_recalled_, [&](const auto& kv) { return now - kv.second > lease_; });
+}
+
+bool StateManager::IsRevoked(const StateId& id) const {
+  const Other k = KeyOf(id);
+  return std::any_of(clients_.begin(), clients_.end(),
+                     [&](const auto& kv) { return kv.second.revoked.contains(k); });
+}
+
+std::vector<std::pair<FileHandle, uint64_t>> StateManager::DelegatedFiles() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<FileHandle, uint64_t>> out;
+  out.reserve(delegs_.size());
+  for (const auto& [k, d] : delegs_) {
+    if (!d.recalled_at) out.emplace_back(d.file, d.change);
+  }
+  return out;
+}
+
+}  // namespace bucketfs::nfs
