@@ -313,7 +313,7 @@ TEST_F(Nfs4ProgramTest, AccessOnReadOnlyExport) {
   uint32_t supported = 0, access = 0;
   ASSERT_TRUE(r.d().ReadU32(&supported) && r.d().ReadU32(&access));
   EXPECT_EQ(supported, 0x2du);  // a file: no LOOKUP (0x02) or DELETE (0x10)
-  EXPECT_EQ(access, 0x01u);  // owner rw- on a read-only export: READ only
+  EXPECT_EQ(access, 0x01u);     // owner rw- on a read-only export: READ only
   CompoundBuilder dir(0);
   dir.PutRootFh().Lookup("data").Lookup("docs").Access(0x3f);
   ReplyReader d(Compound(dir.Build()));

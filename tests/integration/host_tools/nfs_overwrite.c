@@ -4,12 +4,12 @@
 // recalled) is retried every 200 ms for up to SECONDS, as a kernel client would. Prints how many
 // OPENs were delayed; exit status 0 on success.
 #include <fcntl.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <sys/time.h>
 #include <nfsc/libnfs.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
