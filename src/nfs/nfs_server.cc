@@ -4,7 +4,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
-#include "base/metrics.h"
 #include "nfs/callback.h"
 #include "nfs/nfs4_program.h"
 #include "nfs/ops_state.h"
@@ -53,9 +52,11 @@ void NfsServer::Stop() {
 
 void NfsServer::ArmReaper(std::shared_ptr<asio::steady_timer> timer) {
   // Expired leases are found at a tenth of the lease period (at least once a second), so a
-  // client's state is dropped at most ~10% after its lease ran out (RFC 8881 §8.3).
-  const auto period =
-      std::chrono::milliseconds(std::max<uint32_t>(options_.lease_seconds, 10) * 100);
+  // client's state is dropped at most ~10% after its lease ran out (RFC 8881 §8.3); delegated
+  // files are checked against the bucket every delegation_check_seconds.
+  const auto period = std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(std::max<uint32_t>(options_.lease_seconds, 10) * 100),
+      std::chrono::seconds(std::max<uint32_t>(options_.delegation_check_seconds, 1)));
   timer->expires_after(period);
   timer->async_wait([this, timer](const boost::system::error_code& ec) {
     if (ec) return;
@@ -72,17 +73,16 @@ void NfsServer::ArmReaper(std::shared_ptr<asio::steady_timer> timer) {
 }
 
 Awaitable<void> NfsServer::CheckDelegatedFiles(NfsServer& server) {
-  static Counter& revoked = DefaultMetrics().GetCounter(
-      "bucketfs_nfs_delegations_revoked_total",
-      "Delegations revoked because their file changed in the bucket behind the gateway.");
+  std::vector<Recall> recalls;
   for (const auto& [fh, change] : server.state_->DelegatedFiles()) {
     auto exp = server.exports_.FindById(fh.export_id);
     if (!exp) continue;
     // GetAttr revalidates against the bucket once the metadata TTL ran out (a HEAD).
     auto attr = co_await exp->fs->GetAttr(fh.ino);
     if (attr.ok() && attr->change == change && attr->generation == fh.generation) continue;
-    revoked.Inc(server.state_->RevokeDelegationsOf(fh));
+    server.state_->BreakDelegations(fh, /*breaker=*/0, &recalls, /*external=*/true);
   }
+  if (!recalls.empty()) server.callbacks_->Recall(std::move(recalls));
   server.checking_delegations_ = false;
 }
 

@@ -49,7 +49,7 @@ struct NfsOptions {
   uint32_t max_readdir_entries = 1024;
   // Read delegations for 4.1 clients with a back channel (nfs/callback.h); how long a CB_RECALL
   // may wait for its reply; how often delegated files are checked against the bucket (a change
-  // made there revokes the delegation).
+  // made there recalls the delegation).
   bool delegations = true;
   uint32_t callback_timeout_ms = 5000;
   uint32_t delegation_check_seconds = 10;
@@ -80,9 +80,9 @@ class NfsServer {
 
  private:
   void ArmReaper(std::shared_ptr<asio::steady_timer> timer);
-  // Every delegation_check_seconds: revokes the delegations of files whose change attribute
-  // moved since the grant (the object changed in the bucket behind the gateway; see
-  // StateManager::RevokeDelegationsOf for why not a recall).
+  // Every delegation_check_seconds: recalls the delegations of files whose change attribute
+  // moved since the grant (the object changed in the bucket behind the gateway), pinning the
+  // holder's view of the change attribute until it returns them (StateManager::PinnedChange).
   static Awaitable<void> CheckDelegatedFiles(NfsServer& server);
 
   asio::any_io_executor ex_;

@@ -1,6 +1,7 @@
 // Attribute operations: GETATTR, ACCESS, VERIFY, NVERIFY.
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
+#include "nfs/ops_state.h"
 
 namespace bucketfs::nfs {
 namespace {
@@ -61,6 +62,9 @@ Awaitable<Stat> OpGetAttr(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res)
   Stat s = co_await ResolveCurrent(ctx, &obj);
   if (s != Stat::kOk) co_return s;
   if (HasWriteOnlyAttrs(requested)) co_return Stat::kInval;
+  // A delegation being recalled for a change in the bucket: the holder keeps seeing the change
+  // attribute of the grant until it returned it (StateManager::BreakDelegations).
+  if (auto pinned = StatePinnedChange(ctx, obj)) obj.attr.change = *pinned;
   AttrTarget target = MakeTarget(obj);
   vfs::FsStats stats;
   if ((s = co_await FillStats(obj, requested, &stats, &target)) != Stat::kOk) co_return s;

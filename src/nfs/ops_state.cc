@@ -217,6 +217,13 @@ Stat StateDelegReturn(OpContext& ctx, const StateId& stateid) {
   return State(ctx).DelegReturn(ctx.minor_version, SessionClient(ctx), id, *ctx.current_fh);
 }
 
+std::optional<uint64_t> StatePinnedChange(OpContext& ctx, const Object& file) {
+  if (ctx.minor_version < 1 || file.pseudo() || file.is_dir()) return std::nullopt;
+  StateManager& state = State(ctx);
+  if (!state.has_delegations()) return std::nullopt;
+  return state.PinnedChange(SessionClient(ctx), file.fh);
+}
+
 Stat StateCheckDelegCur(OpContext& ctx, const StateId& stateid, const Object& file) {
   return State(ctx).CheckDelegCur(ctx.minor_version, SessionClient(ctx), stateid, file.fh);
 }

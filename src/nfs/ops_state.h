@@ -93,6 +93,8 @@ std::optional<StateId> StateOfferDelegation(OpContext& ctx, const OpenArgs& args
 // (RFC 8881 §10.4.1). NFS4_OK when there are none.
 Stat StateBreakDelegations(OpContext& ctx, const FileHandle& file);
 Stat StateDelegReturn(OpContext& ctx, const StateId& stateid);
+// The change attribute GETATTR shows the caller for `file` (StateManager::PinnedChange).
+std::optional<uint64_t> StatePinnedChange(OpContext& ctx, const Object& file);
 Stat StateCheckDelegCur(OpContext& ctx, const StateId& stateid, const Object& file);
 
 // Byte-range locks (ops_lock.cc). The 4.1 session's client stands in for the lock-owner's

@@ -117,7 +117,9 @@ bool IsReadBypassStateId(const StateId& id);
 bool IsCurrentStateId(const StateId& id);  // 4.1: seqid 1, other all zero
 
 struct StateLimits {
-  std::size_t max_delegations = 10000;  // outstanding delegations, all clients together
+  // Outstanding delegations, all clients together (each delegated file costs a HEAD per
+  // metadata TTL: NfsServer checks them against the bucket).
+  std::size_t max_delegations = 1000;
   uint32_t max_request_size = (1u << 20) + 64 * 1024;
   uint32_t max_response_size = (1u << 20) + 64 * 1024;
   uint32_t max_response_size_cached = 64 * 1024;
@@ -218,7 +220,16 @@ class StateManager {
   // caller) that an operation changing the file must wait for. Those not yet recalled are marked
   // recalled now and appended to *to_recall (the caller sends the CB_RECALLs). Returns true when
   // any is outstanding: the operation answers NFS4ERR_DELAY and the client retries.
-  bool BreakDelegations(const FileHandle& file, uint64_t breaker, std::vector<Recall>* to_recall);
+  // `external`: the file already changed in the bucket behind the gateway. Then, until the
+  // holder returns the delegation, its GETATTRs of the file keep showing the change attribute of
+  // the grant (PinnedChange): a Linux client re-opens and re-reads the attributes while it still
+  // holds a delegation being returned, and one that saw the new change attribute then would
+  // take it without dropping its cached pages. After DELEGRETURN its next open sees the change.
+  bool BreakDelegations(const FileHandle& file, uint64_t breaker, std::vector<Recall>* to_recall,
+                        bool external = false);
+  // The change attribute to show `clientid` for `file` while its delegation of it is recalled
+  // because of a change in the bucket (see BreakDelegations).
+  std::optional<uint64_t> PinnedChange(uint64_t clientid, const FileHandle& file) const;
   bool has_delegations() const;
   // DELEGRETURN (RFC 8881 §18.6).
   Stat DelegReturn(uint32_t minor, uint64_t clientid, const StateId& id, const FileHandle& file);
@@ -230,13 +241,6 @@ class StateManager {
   // A recall that could not be delivered: the delegation is revoked at once, so the operation
   // waiting for it goes ahead (the client learns it from SEQUENCE and TEST_STATEID).
   void RevokeDelegation(const StateId& id);
-  // The file changed behind the gateway (in the bucket): its delegations are revoked, not
-  // recalled. A holder returning a delegation first re-opens the file and reads its attributes
-  // while it still holds it, and a client then keeps the cached bytes (it trusts them under a
-  // delegation) although the change attribute moved; a revoked delegation is dropped before the
-  // client asks again, so its next open sees the change and drops the stale pages. Returns how
-  // many were revoked.
-  std::size_t RevokeDelegationsOf(const FileHandle& file);
   // Every delegated file with its change attribute at grant (for the check against the bucket).
   std::vector<std::pair<FileHandle, uint64_t>> DelegatedFiles() const;
 
@@ -334,6 +338,7 @@ class StateManager {
     FileHandle file;
     uint64_t change = 0;  // the file's change attribute at grant
     std::optional<std::chrono::steady_clock::time_point> recalled_at;
+    bool external_change = false;  // recalled because the file changed in the bucket
   };
 
   uint64_t NewClientId();

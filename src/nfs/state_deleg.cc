@@ -54,18 +54,28 @@ std::optional<StateId> StateManager::GrantReadDelegation(uint32_t minor, uint64_
 }
 
 bool StateManager::BreakDelegations(const FileHandle& file, uint64_t breaker,
-                                    std::vector<Recall>* to_recall) {
+                                    std::vector<Recall>* to_recall, bool external) {
   std::lock_guard lock(mu_);
   bool outstanding = false;
   for (auto& [k, d] : delegs_) {
     if (!(d.file == file) || d.clientid == breaker) continue;
     outstanding = true;
+    d.external_change = d.external_change || external;
     if (d.recalled_at) continue;
     d.recalled_at = Now();
     recently_recalled_[file] = Now();
     to_recall->push_back(Recall{d.stateid, d.file, d.clientid});
   }
   return outstanding;
+}
+
+std::optional<uint64_t> StateManager::PinnedChange(uint64_t clientid,
+                                                  const FileHandle& file) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [k, d] : delegs_) {
+    if (d.file == file && d.clientid == clientid && d.external_change) return d.change;
+  }
+  return std::nullopt;
 }
 
 bool StateManager::has_delegations() const {
@@ -113,21 +123,6 @@ void StateManager::RevokeDelegation(const StateId& id) {
   std::lock_guard lock(mu_);
   auto it = delegs_.find(KeyOf(id));
   if (it != delegs_.end()) RevokeLocked(it);
-}
-
-std::size_t StateManager::RevokeDelegationsOf(const FileHandle& file) {
-  std::lock_guard lock(mu_);
-  std::size_t n = 0;
-  for (auto it = delegs_.begin(); it != delegs_.end();) {
-    auto next = std::next(it);
-    if (it->second.file == file) {
-      RevokeLocked(it);
-      ++n;
-    }
-    it = next;
-  }
-  if (n > 0) recently_recalled_[file] = Now();
-  return n;
 }
 
 void StateManager::RevokeLocked(std::map<OtherKey, DelegState>::iterator it) {

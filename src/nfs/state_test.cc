@@ -358,7 +358,7 @@ TEST_F(DelegationTest, UndeliverableRecallRevokesAtOnceAndClosedBackChannelStops
   EXPECT_FALSE(state_.GrantReadDelegation(1, a, FileHandle{1, 60}, 1));
 }
 
-TEST_F(DelegationTest, ChangeInTheBucketRevokesEveryDelegationOfTheFile) {
+TEST_F(DelegationTest, ChangeInTheBucketRecallsAndPinsTheHoldersChangeAttribute) {
   uint64_t a = Client41("a", 1);
   uint64_t b = Client41("b", 2);
   OpenFor(a, kShareAccessRead, file_);
@@ -367,11 +367,16 @@ TEST_F(DelegationTest, ChangeInTheBucketRevokesEveryDelegationOfTheFile) {
   auto db = state_.GrantReadDelegation(1, b, file_, 5);
   ASSERT_TRUE(da && db);
   ASSERT_EQ(state_.DelegatedFiles().size(), 2u);
-  EXPECT_EQ(state_.RevokeDelegationsOf(file_), 2u);
-  EXPECT_EQ(state_.TestStateId(a, *da), Stat::kDelegRevoked);
-  EXPECT_EQ(state_.TestStateId(b, *db), Stat::kDelegRevoked);
-  EXPECT_TRUE(state_.DelegatedFiles().empty());
-  EXPECT_FALSE(state_.GrantReadDelegation(1, a, file_, 6));  // not again right away
+  EXPECT_FALSE(state_.PinnedChange(a, file_));  // no change seen: the real attribute
+  std::vector<Recall> recalls;
+  EXPECT_TRUE(state_.BreakDelegations(file_, 0, &recalls, /*external=*/true));
+  EXPECT_EQ(recalls.size(), 2u);
+  EXPECT_TRUE(state_.DelegatedFiles().empty());  // not checked again while recalled
+  EXPECT_EQ(state_.PinnedChange(a, file_), 5u);
+  EXPECT_EQ(state_.PinnedChange(b, file_), 5u);
+  ASSERT_EQ(state_.DelegReturn(1, a, *da, file_), Stat::kOk);
+  EXPECT_FALSE(state_.PinnedChange(a, file_));  // returned: a sees the change now
+  EXPECT_EQ(state_.PinnedChange(b, file_), 5u);
 }
 
 }  // namespace

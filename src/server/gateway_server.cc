@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
+#include <cmath>
 #include <future>
 
 #include "base/log.h"
@@ -334,7 +335,7 @@ Status GatewayServer::Start() {
   // Delegated files are checked against the bucket about as often as the metadata TTL lets a
   // change show (their holders do not ask while they hold the delegation).
   nfs_opts.delegation_check_seconds =
-      std::max<uint32_t>(5, static_cast<uint32_t>(config_.metadata_ttl_seconds));
+      std::max<uint32_t>(1, static_cast<uint32_t>(std::ceil(config_.metadata_ttl_seconds)));
   nfs_opts.handle_key = nfs::HandleKey(state_dir_->handle_key());
   // Clients recorded by the previous instance may reclaim their opens and locks during a grace
   // period of one lease (RFC 8881 §8.4.2.1).

@@ -4,7 +4,6 @@
 // recalled) is retried every 200 ms for up to SECONDS, as a kernel client would. Prints how many
 // OPENs were delayed; exit status 0 on success.
 #include <fcntl.h>
-#include <nfsc/libnfs.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+// After the system headers: libnfs.h uses struct timeval without including <sys/time.h>.
+#include <nfsc/libnfs.h>
 
 int main(int argc, char** argv) {
   if (argc != 4) {
