@@ -63,7 +63,7 @@ void StoreSessionReply(OpContext& ctx, ByteView reply) {
 Stat StateExchangeId(OpContext& ctx, const ExchangeIdArgs& args, ExchangeIdResult* out) {
   if (args.state_protect == kSp4Ssv) return Stat::kEncrAlgUnsupp;
   return State(ctx).ExchangeId(Principal::From(*ctx.call), args, &out->clientid, &out->sequenceid,
-                               &out->flags);
+                               &out->flags, ctx.minor_version);
 }
 
 Stat StateCreateSession(OpContext& ctx, const CreateSessionArgs& args, CreateSessionResult* out) {

@@ -146,7 +146,7 @@ void StateManager::RemoveClient(uint64_t clientid) {
 // same incarnation (same verifier), a client reboot (new verifier), an update of a confirmed
 // record, and a different principal using a confirmed owner (CLID_INUSE).
 Stat StateManager::ExchangeId(const Principal& who, const ExchangeIdArgs& args, uint64_t* clientid,
-                              uint32_t* sequenceid, uint32_t* flags) {
+                              uint32_t* sequenceid, uint32_t* flags, uint32_t minor) {
   std::lock_guard lock(mu_);
   const bool update = (args.flags & kExchgIdFlagUpdConfirmedRecA) != 0;
   Client* confirmed = FindByOwner(args.owner_id, true);
@@ -176,7 +176,7 @@ Stat StateManager::ExchangeId(const Principal& who, const ExchangeIdArgs& args, 
   // New owner, a rebooted client, or a fresh principal: a new unconfirmed record replaces any
   // earlier unconfirmed one. A confirmed record of a rebooted client is dropped when the new one
   // is confirmed by CREATE_SESSION.
-  Client& c = AddUnconfirmed(args.owner_id, args.verifier, who, /*minor=*/1);
+  Client& c = AddUnconfirmed(args.owner_id, args.verifier, who, std::max<uint32_t>(minor, 1));
   *clientid = c.clientid;
   *sequenceid = c.cs_sequence;
   *flags = kExchgIdFlagUseNonPnfs;

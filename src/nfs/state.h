@@ -82,6 +82,7 @@ struct CallbackPath {
   uint64_t connection = 0;
   CallbackSec cb;
   uint32_t seqid = 0;  // CB_SEQUENCE sequenceid to send on slot 0
+  uint32_t minor = 1;  // the client's minor version: CB_COMPOUND's minorversion
 };
 
 // LOCK4args (RFC 7530 §16.10.1, RFC 8881 §18.10.1), decoded (ops_lock.cc).
@@ -137,8 +138,9 @@ class StateManager {
 
   // --- 4.1 clients and sessions ---
   // RFC 8881 §18.35.
+  // `minor`: the COMPOUND's minor version (1 or 2), which callbacks to the client then use.
   Stat ExchangeId(const Principal& who, const ExchangeIdArgs& args, uint64_t* clientid,
-                  uint32_t* sequenceid, uint32_t* flags);
+                  uint32_t* sequenceid, uint32_t* flags, uint32_t minor = 1);
   // RFC 8881 §18.36. `connection` is bound to the new session.
   Stat CreateSession(const Principal& who, uint64_t connection, const CreateSessionArgs& args,
                      SessionId* id, uint32_t* sequenceid, ChannelAttrs* fore, ChannelAttrs* back);

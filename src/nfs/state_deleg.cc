@@ -114,6 +114,7 @@ std::optional<CallbackPath> StateManager::TakeCallbackPath(uint64_t clientid) {
     p.connection = *s->back_connections.rbegin();  // the most recently bound
     p.cb = s->cb;
     p.seqid = ++s->cb_seqid;
+    if (const Client* c = FindClient(clientid)) p.minor = c->minor;
     return p;
   }
   return std::nullopt;

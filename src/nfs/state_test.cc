@@ -309,6 +309,7 @@ TEST_F(DelegationTest, ConflictRecallsOnceThenReturnLetsTheOperationThrough) {
   ASSERT_TRUE(path);
   EXPECT_EQ(path->connection, 1u);
   EXPECT_EQ(path->seqid, 1u);
+  EXPECT_EQ(path->minor, 1u);  // CB_COMPOUND's minorversion: the client's
   EXPECT_EQ(state_.TakeCallbackPath(a)->seqid, 2u);
   EXPECT_EQ(state_.DelegReturn(1, b, *d, file_), Stat::kBadStateId);  // not b's
   ASSERT_EQ(state_.DelegReturn(1, a, *d, file_), Stat::kOk);
