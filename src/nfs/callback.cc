@@ -25,10 +25,10 @@ Counter& RecallCounter(const char* outcome) {
 
 Bytes EncodeRecallCompound(const CallbackPath& path, const Recall& recall, ByteView fh) {
   xdr::Encoder e;
-  e.WriteString("");  // tag
+  e.WriteString("");       // tag
   e.WriteU32(path.minor);  // minorversion: the client's
-  e.WriteU32(0);      // callback_ident: unused in 4.1
-  e.WriteU32(2);      // two operations
+  e.WriteU32(0);           // callback_ident: unused in 4.1
+  e.WriteU32(2);           // two operations
   e.WriteU32(kOpCbSequence);
   WriteSessionId(e, path.session);
   e.WriteU32(path.seqid);
