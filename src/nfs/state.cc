@@ -539,12 +539,14 @@ Stat StateManager::OpenDowngrade(uint32_t minor, const StateId& id, uint32_t seq
   OpenState* o = nullptr;
   if (Stat s = FindOpen(minor, id, &o); s != Stat::kOk) return s;
   if (!(o->file == file)) return Stat::kBadStateId;
+  // The seqid first: a wrong one is BAD_SEQID whatever else is wrong (pynfs OPDG4), and an
+  // INVAL below still uses up a right one (RFC 7530 §9.1.7).
+  if (Stat s = CheckOwnerSeqid(minor, *o, seqid); s != Stat::kOk) return s;
   access &= kShareAccessMask;
   if (access == 0 || (access & ~o->access) != 0 || (deny & ~o->deny) != 0) return Stat::kInval;
   // Only back to what some of the OPENs asked for: BOTH alone never downgrades to READ (pynfs
   // OPDG2/3, as Linux nfsd).
   if (!IsUnionOf(o->access_seen, access) || !IsUnionOf(o->deny_seen, deny)) return Stat::kInval;
-  if (Stat s = CheckOwnerSeqid(minor, *o, seqid); s != Stat::kOk) return s;
   o->access = access;
   o->deny = deny;
   o->access_seen = KeepWithin(o->access_seen, access);

@@ -87,20 +87,22 @@ TEST_F(StateTest, OpenDowngradeOnlyToModesThatWereOpened) {
   ASSERT_EQ(state_.Open(0, id, OpenRead(1, "o", /*access=*/3), file_, &sid, &confirm), Stat::kOk);
   ASSERT_EQ(state_.OpenConfirm(sid, 2, file_, &sid), Stat::kOk);
   StateId out;
-  EXPECT_EQ(state_.OpenDowngrade(0, sid, 3, 1, 0, file_, &out), Stat::kInval);  // READ: never
+  EXPECT_EQ(state_.OpenDowngrade(0, sid, 50, 1, 0, file_, &out), Stat::kBadSeqId);  // OPDG4
+  // READ alone was never opened: INVAL, which still uses up seqid 3 (RFC 7530 §9.1.7).
+  EXPECT_EQ(state_.OpenDowngrade(0, sid, 3, 1, 0, file_, &out), Stat::kInval);
   // WRITE, then BOTH: still no READ alone; WRITE is fine.
-  ASSERT_EQ(state_.Open(0, id, OpenRead(3, "o", /*access=*/2), file_, &sid, &confirm), Stat::kOk);
-  EXPECT_EQ(state_.OpenDowngrade(0, sid, 4, 1, 0, file_, &out), Stat::kInval);
-  ASSERT_EQ(state_.OpenDowngrade(0, sid, 4, 2, 0, file_, &out), Stat::kOk);
+  ASSERT_EQ(state_.Open(0, id, OpenRead(4, "o", /*access=*/2), file_, &sid, &confirm), Stat::kOk);
+  EXPECT_EQ(state_.OpenDowngrade(0, sid, 5, 1, 0, file_, &out), Stat::kInval);
+  ASSERT_EQ(state_.OpenDowngrade(0, sid, 6, 2, 0, file_, &out), Stat::kOk);
   // After the downgrade to WRITE, BOTH is gone: no "downgrade" back up to it.
-  EXPECT_EQ(state_.OpenDowngrade(0, out, 5, 3, 0, file_, &out), Stat::kInval);
+  EXPECT_EQ(state_.OpenDowngrade(0, out, 7, 3, 0, file_, &out), Stat::kInval);
   // READ and WRITE opened separately: their union and each alone are reachable.
   StateId other;
   FileHandle f2{1, 43};
-  ASSERT_EQ(state_.Open(0, id, OpenRead(5, "o", 1), f2, &other, &confirm), Stat::kOk);
-  ASSERT_EQ(state_.Open(0, id, OpenRead(6, "o", 2), f2, &other, &confirm), Stat::kOk);
-  EXPECT_EQ(state_.OpenDowngrade(0, other, 7, 3, 0, f2, &other), Stat::kOk);
-  EXPECT_EQ(state_.OpenDowngrade(0, other, 8, 1, 0, f2, &other), Stat::kOk);
+  ASSERT_EQ(state_.Open(0, id, OpenRead(8, "o", 1), f2, &other, &confirm), Stat::kOk);
+  ASSERT_EQ(state_.Open(0, id, OpenRead(9, "o", 2), f2, &other, &confirm), Stat::kOk);
+  EXPECT_EQ(state_.OpenDowngrade(0, other, 10, 3, 0, f2, &other), Stat::kOk);
+  EXPECT_EQ(state_.OpenDowngrade(0, other, 11, 1, 0, f2, &other), Stat::kOk);
 }
 
 TEST_F(StateTest, ShareDenyConflictsAcrossClients) {
