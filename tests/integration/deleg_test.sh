@@ -22,7 +22,7 @@ s3 put d/nfs.txt v1
 s3 put d/s3.txt s1
 METRICS_PORT=$(free_port)
 start_bucketfs --bucket "$bucket" --endpoint "$MOTO_URL" --region us-east-1 --metadata-ttl 1 \
-  --lease 20 --upload-delay 200 --log-level "${BFS_LOG_LEVEL:-info}" \
+  --delegations --lease 20 --upload-delay 200 --log-level "${BFS_LOG_LEVEL:-info}" \
   --metrics-listen "127.0.0.1:$METRICS_PORT"
 echo "== bucketfs on 127.0.0.1:$NFS_PORT"
 

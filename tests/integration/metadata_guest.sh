@@ -42,9 +42,9 @@ within() {
 echo "SYNC mutate"
 sleep 6  # the host adds, replaces (same size) and deletes objects; TTL 2 s + actimeo 1 s
 ck "added object appears" test "$(cat change/added.txt)" = "brand new"
-# The files read above are under read delegations: the client trusts its cache until the
-# gateway's check of delegated files (once per TTL) sees the change and recalls them, so these
-# two may take a few seconds more than the TTL (bounded at 30 s).
+# With read delegations on (`--delegations`) the client trusts its cache until the gateway's
+# check of delegated files (once per TTL) recalls them, so these two may take a few seconds more
+# than the TTL (bounded at 30 s).
 ck "same-size replacement is seen (change attribute)" \
   within 30 sh -c 'test "$(cat change/replace.txt)" = new1'
 ck "deleted object is gone" within 30 sh -c '! cat change/delete.txt 2>/dev/null'
