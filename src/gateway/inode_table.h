@@ -88,9 +88,9 @@ struct DirSnapshot {
   };
   std::vector<Child> children;  // by slot; the first listing's slots are sorted by name
   std::unordered_map<std::string, std::size_t> by_name;  // live entries → slot
-  uint64_t verifier = 0;         // changes when the listing's content changes; never 0
-  uint64_t cookie_verifier = 0;  // changes only when slots were renumbered; never 0
-  SteadyTime loaded_at{};        // when the bucket was last listed
+  uint64_t verifier = 0;             // changes when the listing's content changes; never 0
+  uint64_t cookie_verifier = 0;      // changes only when slots were renumbered; never 0
+  SteadyTime loaded_at{};            // when the bucket was last listed
   SteadyTime::duration list_time{};  // how long that complete listing took (0: unknown)
 
   // Slot of `name`, or nullopt.

@@ -242,8 +242,8 @@ class ObjectFileSystem : public vfs::FileSystem {
   // would otherwise be re-listed without pause by every GETATTR of it.
   static constexpr int kListTimeFactor = 5;
   bool IsFresh(const DirSnapshot& snap) const {
-    return Now() - snap.loaded_at < std::max<SteadyTime::duration>(
-                                        options_.metadata_ttl, kListTimeFactor * snap.list_time);
+    return Now() - snap.loaded_at <
+           std::max<SteadyTime::duration>(options_.metadata_ttl, kListTimeFactor * snap.list_time);
   }
 
   // A directory's first listing in progress: READDIR serves its entries as LIST pages arrive

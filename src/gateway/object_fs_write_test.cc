@@ -470,8 +470,8 @@ TEST_F(ObjectFsWriteTest, RemoveDuringTheUploadLeavesNothingBehind) {
     BFS_CO_RETURN_IF_ERROR(co_await fs_->Remove(1, "d"));
     vfs::CreateRequest file_req;
     BFS_CO_ASSIGN_OR_RETURN(vfs::Attr f, co_await fs_->Create(1, "f", file_req));
-    BFS_CO_RETURN_IF_ERROR((co_await fs_->Write(f.ino, 0, B("data"), vfs::StableHow::kFileSync))
-                               .status());
+    BFS_CO_RETURN_IF_ERROR(
+        (co_await fs_->Write(f.ino, 0, B("data"), vfs::StableHow::kFileSync)).status());
     co_await fs_->Closed(f.ino);
     co_await pause(30ms);  // the file's PUT is running now
     BFS_CO_RETURN_IF_ERROR(co_await fs_->Remove(1, "f"));

@@ -70,7 +70,7 @@ bool StateManager::BreakDelegations(const FileHandle& file, uint64_t breaker,
 }
 
 std::optional<uint64_t> StateManager::PinnedChange(uint64_t clientid,
-                                                  const FileHandle& file) const {
+                                                   const FileHandle& file) const {
   std::lock_guard lock(mu_);
   for (const auto& [k, d] : delegs_) {
     if (d.file == file && d.clientid == clientid && d.external_change) return d.change;
