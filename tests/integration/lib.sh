@@ -11,6 +11,11 @@ BFS_TMP=$(mktemp -d)
 export BUCKETFS_STATE_DIR=$BFS_TMP/default-state
 bfs_cleanup() {
   local pid
+  # BFS_STACKS=1: the gateway's thread stacks go to $BFS_TMP/stacks.txt before it is stopped (for
+  # a test that hung; with BFS_KEEP_TMP=1).
+  if [[ -n ${BFS_STACKS:-} && -n ${BFS_PID:-} ]] && kill -0 "$BFS_PID" 2>/dev/null; then
+    timeout 120 gdb -batch -p "$BFS_PID" -ex "thread apply all bt" >"$BFS_TMP/stacks.txt" 2>&1 || true
+  fi
   for pid in "${BFS_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${BFS_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   # BFS_KEEP_TMP=1 keeps the logs and state of a run for a post-mortem.
@@ -46,8 +51,10 @@ start_moto() {
 # keeps it keeps its clients' file handles. NFS_PORT is reused when already set (a restart).
 start_bucketfs() {
   NFS_PORT=${NFS_PORT:-$(free_port)}
+  # BFS_SERVE_EXTRA: more `serve` flags, split on spaces (for running a test with a feature on).
+  # shellcheck disable=SC2086
   "$BUCKETFS" serve "$@" --listen "127.0.0.1:$NFS_PORT" \
-    --state-dir "${BFS_STATE_DIR:-$BFS_TMP/state}" >>"$BFS_TMP/bucketfs.log" 2>&1 &
+    --state-dir "${BFS_STATE_DIR:-$BFS_TMP/state}" ${BFS_SERVE_EXTRA:-} >>"$BFS_TMP/bucketfs.log" 2>&1 &
   BFS_PID=$!
   BFS_PIDS+=("$BFS_PID")
   if ! wait_port "$NFS_PORT" 30; then cat "$BFS_TMP/bucketfs.log" >&2; exit 1; fi
