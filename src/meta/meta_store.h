@@ -137,6 +137,12 @@ struct ExportState {
   bool reset = false;  // the export's bucket or prefix changed: its namespace was forgotten
   // Wall-clock ms when this namespace began (first start, or the last reset); 0 when unknown.
   int64_t created_at_ms = 0;
+  // Nothing was recorded for this export: a new export, or a new database (the file was missing,
+  // or `rebuilt`). Its journal is then empty, so it cannot account for staged files of a
+  // previous run (the write path keeps those instead of removing them).
+  bool created = false;
+  // The database was found damaged at this open and started over (SqliteMetaStore::rebuilt()).
+  bool rebuilt = false;
 };
 
 // A pending S3 mutation (write path: uploads, renames, deletes), applied in id order.

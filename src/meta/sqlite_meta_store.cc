@@ -410,6 +410,9 @@ Result<ExportState> SqliteMetaStore::OpenExport(uint32_t export_id, const std::s
   if (row) {
     state.reset = true;
     state.next_ino = static_cast<InodeId>(get.Int(3));
+  } else {
+    state.created = true;
+    state.rebuilt = rebuilt_;
   }
   BFS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s;

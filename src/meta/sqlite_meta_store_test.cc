@@ -66,6 +66,8 @@ TEST_F(SqliteMetaStoreTest, RowsAndListingsSurviveReopen) {
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(st->next_ino, kRootIno + 1);
     EXPECT_FALSE(st->reset);
+    EXPECT_TRUE(st->created);
+    EXPECT_FALSE(st->rebuilt);
     Batch b;
     b.export_id = 5;
     b.upserts.push_back(File(2, 1, "a", "p/a"));
@@ -83,6 +85,7 @@ TEST_F(SqliteMetaStoreTest, RowsAndListingsSurviveReopen) {
   auto st = store->OpenExport(5, "data", "bucket", "p/");
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->next_ino, 4u);
+  EXPECT_FALSE(st->created);
   auto row = store->GetInode(5, 2);
   ASSERT_TRUE(row.ok());
   ASSERT_TRUE(row->has_value());
@@ -140,6 +143,7 @@ TEST_F(SqliteMetaStoreTest, ExportPointedElsewhereForgetsItsNamespaceButNotItsNu
   auto st = store->OpenExport(1, "x", "other-bucket", "");
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(st->reset);
+  EXPECT_FALSE(st->created);
   EXPECT_EQ(st->next_ino, 10u);  // numbers are never reused
   auto row = store->GetInode(1, 2);
   ASSERT_TRUE(row.ok());
@@ -211,7 +215,11 @@ TEST_F(SqliteMetaStoreTest, DamagedFileIsMovedAsideAndRebuilt) {
     if (e.path().filename().string().find("meta.db.corrupt-") == 0) aside = true;
   }
   EXPECT_TRUE(aside);
-  EXPECT_TRUE(store->OpenExport(1, "x", "b", "").ok());
+  auto st = store->OpenExport(1, "x", "b", "");
+  ASSERT_TRUE(st.ok());
+  // The write path learns that the journal of the last run is gone (it keeps staged files).
+  EXPECT_TRUE(st->created);
+  EXPECT_TRUE(st->rebuilt);
 }
 
 TEST_F(SqliteMetaStoreTest, NewerSchemaIsRefusedWithACause) {
