@@ -194,7 +194,11 @@ Awaitable<Result<std::shared_ptr<StagedFile>>> ObjectFileSystem::StageNew(InodeR
   Mutation m = UploadMutation(ino, std::nullopt);
   meta::Batch extra;
   extra.journal_appends.push_back(Journal(m));
-  table_.PersistJournal(std::move(extra), false);
+  // Durable (fsync'd by the writer thread, nobody waits here): COMMIT makes the staged file
+  // durable and then only waits for this entry to be committed. Committed with
+  // synchronous=NORMAL it could be lost at a power loss, and the next start would remove the
+  // committed data as an orphan.
+  table_.PersistJournal(std::move(extra), true);
   mutations_.Add(m);
   std::lock_guard lock(staged_mu_);
   staged_[ino] = Staged{file, m.id, Now()};
