@@ -81,6 +81,10 @@ struct ObjectFsOptions {
   // ---- Write path. Writable when !read_only and staging_dir is set. ----
   // Staged files of this export live here (STATE_DIR/staging/EXPORT_ID).
   std::string staging_dir;
+  // Staged files of an earlier run that no journal entry accounts for and that may hold data the
+  // bucket lacks (the metadata store is new, was rebuilt or forgot the export) are moved here at
+  // start, never removed (STATE_DIR/lost+found/EXPORT_ID). Empty: STAGING_DIR/lost+found.
+  std::string lost_found_dir;
   // Disk work of the write path (staging files) runs here; required when writable.
   BlockingPool* pool = nullptr;
   UploaderOptions upload;
@@ -159,7 +163,10 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<Status> Deallocate(vfs::InodeId ino, uint64_t offset, uint64_t length) override;
 
   // Write path start: loads the journal this export left behind (pending uploads, renames,
-  // deletes; their staged files) and starts applying it. Call once before serving.
+  // deletes; their staged files) and starts applying it. Call once before serving. Staged files
+  // the journal no longer needs (uploaded, removed, never committed) are removed; those it cannot
+  // account for (a new, rebuilt or reset namespace; a pending upload that cannot be resumed) are
+  // moved to lost_found_dir and logged as an error. Fails when they cannot be moved.
   Awaitable<Status> StartWritePath();
   // Makes every pending upload start now and waits until the S3 side has caught up with
   // everything or `timeout` passed (then kTimeout). For shutdown and tests.
@@ -177,6 +184,7 @@ class ObjectFileSystem : public vfs::FileSystem {
     uint64_t uploaded_bytes = 0;      // bytes sent by uploads (parts copied server-side excluded)
     uint64_t failures = 0;            // failed S3 mutations (each retried)
     uint64_t server_side_copies = 0;  // whole-file COPYs done with CopyObject
+    uint64_t kept_staged_files = 0;   // moved to lost_found_dir at start (see StartWritePath)
   };
   WriteStats write_stats() const;
 
@@ -347,6 +355,7 @@ class ObjectFileSystem : public vfs::FileSystem {
   asio::any_io_executor first_executor_;  // without options.background: the first caller's
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> write_failures_{0}, uploaded_bytes_{0}, server_side_copies_{0};
+  std::atomic<uint64_t> kept_staged_files_{0};
   std::mutex warned_mu_;
   std::unordered_set<std::string> warned_keys_;  // bounded by kMaxWarnedKeys
 };

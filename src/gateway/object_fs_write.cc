@@ -153,6 +153,7 @@ ObjectFileSystem::WriteStats ObjectFileSystem::write_stats() const {
   w.uploaded_bytes = uploaded_bytes_.load();
   w.failures = write_failures_.load();
   w.server_side_copies = server_side_copies_.load();
+  w.kept_staged_files = kept_staged_files_.load();
   return w;
 }
 
@@ -1151,6 +1152,8 @@ Awaitable<Status> ObjectFileSystem::StartWritePath() {
   auto pending = [&store] { return store.PendingJournal(10'000'000); };
   BFS_CO_ASSIGN_OR_RETURN(auto entries, co_await RunBlocking(*options_.pool, pending));
   std::size_t uploads = 0, moves = 0, deletes = 0;
+  // Staged files of uploads that cannot be resumed but were not removed by a client either.
+  std::vector<uint64_t> unresumable;
   for (const auto& e : entries) {
     if (e.export_id != options_.export_id) continue;
     auto m = ParseJournal(e);
@@ -1173,6 +1176,12 @@ Awaitable<Status> ObjectFileSystem::StartWritePath() {
           BFS_LOG_ERROR("export {}: staged data of inode {} unreadable: {}", options_.export_id,
                         ino, file.status().ToString());
         }
+        // A file a client removed has a stale row (its staged data may go); an inode the store
+        // does not know, or a damaged state file, proves nothing: keep what is staged.
+        const bool removed =
+            !rec.ok() && rec.status().code() == ErrorCode::kStale && table_.Get(ino).has_value();
+        const bool staged = file.ok() || file.status().code() != ErrorCode::kNotFound;
+        if (!removed && staged) unresumable.push_back(ino);
         meta::Batch b;
         b.journal_completes.push_back(e.id);
         table_.PersistJournal(std::move(b), false);
@@ -1189,18 +1198,66 @@ Awaitable<Status> ObjectFileSystem::StartWritePath() {
     }
     mutations_.Add(*m);
   }
-  // Staged files no pending upload refers to (uploaded, then a crash before they were removed).
+  // Staged files no pending upload refers to. With the journal of the last run at hand, they
+  // are not needed: uploaded (the journal entry completes durably before the files go), removed
+  // or replaced by a client, or never COMMITted (a crash between their first sync and the
+  // journal entry's commit). Without it (a new, rebuilt or reset namespace) nothing proves that,
+  // and they may hold acknowledged writes: they are kept, out of the way of this run's inode
+  // numbers, with an error in the log.
   std::vector<uint64_t> keep;
   {
     std::lock_guard lock(staged_mu_);
     for (const auto& [ino, st] : staged_) keep.push_back(ino);
   }
   const std::string staging = options_.staging_dir;
+  auto list_orphans = [staging, keep] { return OrphanStagingInodes(staging, keep); };
+  std::vector<uint64_t> orphans = co_await RunBlocking(*options_.pool, list_orphans);
+  const meta::ExportState& state = options_.export_state;
+  std::string cause;
+  std::vector<uint64_t> kept;
+  if (state.created || state.reset) {
+    cause = state.rebuilt ? "the metadata database was damaged and has been rebuilt"
+            : state.reset ? "the export now serves another bucket or prefix"
+                          : "the metadata database has no record of this export (a new or "
+                            "deleted meta.db)";
+    cause += ", so the journal of pending uploads is gone";
+    kept = orphans;
+  } else {
+    cause =
+        "their pending upload could not be resumed (inode unknown to the metadata store, "
+        "or its staging state damaged)";
+    for (uint64_t ino : orphans) {
+      if (std::find(unresumable.begin(), unresumable.end(), ino) != unresumable.end()) {
+        kept.push_back(ino);
+      }
+    }
+  }
+  if (!kept.empty()) {
+    const std::string into =
+        options_.lost_found_dir.empty() ? staging + "/lost+found" : options_.lost_found_dir;
+    auto move = [staging, kept, into, cause] { return KeepStaging(staging, kept, into, cause); };
+    auto moved = co_await RunBlocking(*options_.pool, move);
+    if (!moved.ok()) {
+      co_return moved.status().WithContext(
+          "keeping " + std::to_string(kept.size()) + " staged files of an earlier run (" + cause +
+          "); they are still in " + staging + ", nothing was removed");
+    }
+    if (moved->inodes > 0) {
+      kept_staged_files_ = moved->inodes;
+      BFS_LOG_ERROR(
+          "export {}: kept {} staged files in {} instead of removing them: {}. They may hold "
+          "writes acknowledged to clients that never reached the bucket; KEPT.txt there says "
+          "what each holds (recovery: docs/architecture.md, \"Staged files kept at startup\")",
+          options_.export_id, moved->inodes, moved->dir, cause);
+    }
+  }
   auto sweep = [staging, keep] { return RemoveOrphanStaging(staging, keep); };
-  const std::size_t orphans = co_await RunBlocking(*options_.pool, sweep);
-  if (orphans > 0) {
-    BFS_LOG_INFO("export {}: removed {} staged files already uploaded", options_.export_id,
-                 orphans);
+  const std::size_t removed = co_await RunBlocking(*options_.pool, sweep);
+  if (removed > 0) {
+    BFS_LOG_INFO(
+        "export {}: removed {} staged files the journal no longer needs (uploaded, removed, or "
+        "never committed)",
+        options_.export_id, removed);
   }
   if (uploads + moves + deletes > 0) {
     BFS_LOG_INFO("export {}: resuming {} uploads, {} renames, {} deletes from the journal",

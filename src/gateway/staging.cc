@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <sstream>
 
@@ -110,37 +112,7 @@ uint64_t ExtentSet::bytes() const {
 
 // ---- StagedFile ----
 
-StagedFile::StagedFile(std::string dir, uint64_t ino, int fd)
-    : dir_(std::move(dir)), ino_(ino), fd_(fd) {}
-
-StagedFile::~StagedFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-std::string StagedFile::DataPath() const { return dir_ + "/" + std::to_string(ino_) + ".data"; }
-std::string StagedFile::StatePath() const { return dir_ + "/" + std::to_string(ino_) + ".state"; }
-
-Result<std::shared_ptr<StagedFile>> StagedFile::Create(const std::string& dir, uint64_t ino,
-                                                       uint64_t size, StagedBase base,
-                                                       PosixMeta meta) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return IoError("cannot create staging directory " + dir + ": " + ec.message());
-  std::string path = dir + "/" + std::to_string(ino) + ".data";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus("create " + path, errno);
-  std::shared_ptr<StagedFile> f(new StagedFile(dir, ino, fd));
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return ErrnoStatus("truncate " + path, errno);
-  f->state_.size = size;
-  base.limit = std::min({base.limit, base.size, size});
-  f->state_.base = std::move(base);
-  f->state_.meta = std::move(meta);
-  f->state_.version = 1;
-  return f;
-}
-
-Result<std::shared_ptr<StagedFile>> StagedFile::Recover(const std::string& dir, uint64_t ino) {
-  std::string state_path = dir + "/" + std::to_string(ino) + ".state";
+Result<StagedState> ReadStagedState(const std::string& state_path) {
   std::ifstream in(state_path);
   if (!in) return NotFoundError("no staging state " + state_path);
   std::string line;
@@ -180,6 +152,40 @@ Result<std::shared_ptr<StagedFile>> StagedFile::Recover(const std::string& dir, 
     if (!in) return IoError("damaged staging state " + state_path);
   }
   if (!complete) return IoError("truncated staging state " + state_path);
+  return st;
+}
+
+StagedFile::StagedFile(std::string dir, uint64_t ino, int fd)
+    : dir_(std::move(dir)), ino_(ino), fd_(fd) {}
+
+StagedFile::~StagedFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string StagedFile::DataPath() const { return dir_ + "/" + std::to_string(ino_) + ".data"; }
+std::string StagedFile::StatePath() const { return dir_ + "/" + std::to_string(ino_) + ".state"; }
+
+Result<std::shared_ptr<StagedFile>> StagedFile::Create(const std::string& dir, uint64_t ino,
+                                                       uint64_t size, StagedBase base,
+                                                       PosixMeta meta) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IoError("cannot create staging directory " + dir + ": " + ec.message());
+  std::string path = dir + "/" + std::to_string(ino) + ".data";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("create " + path, errno);
+  std::shared_ptr<StagedFile> f(new StagedFile(dir, ino, fd));
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return ErrnoStatus("truncate " + path, errno);
+  f->state_.size = size;
+  base.limit = std::min({base.limit, base.size, size});
+  f->state_.base = std::move(base);
+  f->state_.meta = std::move(meta);
+  f->state_.version = 1;
+  return f;
+}
+
+Result<std::shared_ptr<StagedFile>> StagedFile::Recover(const std::string& dir, uint64_t ino) {
+  BFS_ASSIGN_OR_RETURN(StagedState st, ReadStagedState(dir + "/" + std::to_string(ino) + ".state"));
   std::string path = dir + "/" + std::to_string(ino) + ".data";
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open " + path, errno);
@@ -372,10 +378,13 @@ void StagedFile::Discard() {
   ::unlink(DataPath().c_str());
 }
 
-std::size_t RemoveOrphanStaging(const std::string& dir, const std::vector<uint64_t>& keep) {
+namespace {
+
+// The staging files in `dir` (.data, .state, .state.tmp) of the inodes `want` selects, by inode.
+std::map<uint64_t, std::vector<std::filesystem::path>> StagingFiles(
+    const std::string& dir, const std::function<bool(uint64_t)>& want) {
   std::error_code ec;
-  std::vector<std::string> doomed;
-  std::size_t inodes = 0;
+  std::map<uint64_t, std::vector<std::filesystem::path>> out;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
     uint64_t ino = 0;
@@ -383,12 +392,139 @@ std::size_t RemoveOrphanStaging(const std::string& dir, const std::vector<uint64
     if (err != std::errc() || p == name.data()) continue;
     std::string_view suffix(p, name.data() + name.size() - p);
     if (suffix != ".data" && suffix != ".state" && suffix != ".state.tmp") continue;
-    if (std::find(keep.begin(), keep.end(), ino) != keep.end()) continue;
-    if (suffix == ".data") ++inodes;
-    doomed.push_back(e.path().string());
+    if (want(ino)) out[ino].push_back(e.path());
   }
-  for (const auto& path : doomed) ::unlink(path.c_str());
+  return out;
+}
+
+std::function<bool(uint64_t)> NotIn(const std::vector<uint64_t>& v) {
+  return [&v](uint64_t ino) { return std::find(v.begin(), v.end(), ino) == v.end(); };
+}
+
+// One line of KEPT.txt: what the staged files of `ino` (now in `dir`) hold.
+std::string DescribeKept(const std::string& dir, uint64_t ino) {
+  std::ostringstream out;
+  out << "inode " << ino << ": ";
+  const std::string data = dir + "/" + std::to_string(ino) + ".data";
+  if (!std::filesystem::exists(data)) {
+    out << "no " << ino << ".data (nothing to recover)\n";
+    return out.str();
+  }
+  auto st = ReadStagedState(dir + "/" + std::to_string(ino) + ".state");
+  if (!st.ok()) {
+    out << (st.status().code() == ErrorCode::kNotFound
+                ? "no state file: never COMMITted (unacknowledged writes, may be incomplete)"
+                : st.status().message())
+        << "; " << ino << ".data has the bytes as written\n";
+    return out.str();
+  }
+  out << "size " << st->size;
+  if (st->meta.mode) out << ", mode 0" << std::oct << *st->meta.mode << std::dec;
+  if (st->meta.uid) out << ", uid " << *st->meta.uid;
+  if (st->meta.gid) out << ", gid " << *st->meta.gid;
+  if (st->meta.mtime) out << ", mtime " << st->meta.mtime->sec << "." << st->meta.mtime->nsec;
+  if (st->base.etag.empty() || st->base.limit == 0) {
+    out << "; " << ino << ".data is the whole file (first " << st->size << " bytes)\n";
+    return out.str();
+  }
+  out << "; written over object ETag " << std::quoted(st->base.etag) << " (" << st->base.size
+      << " bytes): bytes of " << ino << ".data in the extents";
+  for (const auto& [b, e] : st->dirty.ranges()) out << " [" << b << "," << e << ")";
+  out << " are new, the rest of [0," << st->base.limit << ") comes from that object";
+  if (st->base.limit < st->size)
+    out << ", and past " << st->base.limit << " it is " << ino << ".data";
+  out << "\n";
+  return out.str();
+}
+
+std::string UtcStamp() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::size_t RemoveOrphanStaging(const std::string& dir, const std::vector<uint64_t>& keep) {
+  auto orphans = StagingFiles(dir, NotIn(keep));
+  std::size_t inodes = 0;
+  for (const auto& [ino, paths] : orphans) {
+    bool data = false;
+    for (const auto& path : paths) {
+      data = data || path.extension() == ".data";
+      ::unlink(path.c_str());
+    }
+    if (data) ++inodes;
+  }
   return inodes;
+}
+
+std::vector<uint64_t> OrphanStagingInodes(const std::string& dir,
+                                          const std::vector<uint64_t>& keep) {
+  std::vector<uint64_t> out;
+  for (const auto& [ino, paths] : StagingFiles(dir, NotIn(keep))) out.push_back(ino);
+  return out;
+}
+
+Result<KeptStaging> KeepStaging(const std::string& dir, const std::vector<uint64_t>& inodes,
+                                const std::string& into, const std::string& cause) {
+  auto orphans = StagingFiles(dir, [&inodes](uint64_t ino) {
+    return std::find(inodes.begin(), inodes.end(), ino) != inodes.end();
+  });
+  KeptStaging kept;
+  if (orphans.empty()) return kept;
+  std::error_code ec;
+  std::filesystem::create_directories(into, ec);
+  if (ec) return IoError("cannot create " + into + ": " + ec.message());
+  // A new directory per start, never one that holds files kept earlier.
+  const std::string stamp = UtcStamp();
+  std::string target = into + "/" + stamp;
+  for (int n = 2; !std::filesystem::create_directory(target, ec); ++n) {
+    if (ec || n > 1000) {
+      return IoError("cannot create " + target + ": " + (ec ? ec.message() : "exists"));
+    }
+    target = into + "/" + stamp + "-" + std::to_string(n);
+  }
+  for (const auto& [ino, paths] : orphans) {
+    for (const auto& path : paths) {
+      const std::string to = target + "/" + path.filename().string();
+      if (::rename(path.c_str(), to.c_str()) != 0) {
+        return ErrnoStatus("move " + path.string() + " to " + to, errno);
+      }
+    }
+  }
+  std::ostringstream readme;
+  readme << "bucketfs kept these staged files at startup instead of removing them: " << cause
+         << ".\nThey may hold writes acknowledged to clients that never reached the bucket.\n"
+         << "Each INO.data holds what clients wrote to the file with inode number INO; staging\n"
+         << "does not record the file's name (a moved-aside meta.db.corrupt-* may still map INO\n"
+         << "to its key). bucketfs never uploads or removes anything here; see \"Staged files\n"
+         << "kept at startup\" in docs/architecture.md for how to recover them.\n\n";
+  for (const auto& [ino, paths] : orphans) readme << DescribeKept(target, ino);
+  const std::string text = readme.str();
+  const std::string readme_path = target + "/KEPT.txt";
+  int fd = ::open(readme_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("create " + readme_path, errno);
+  Status s =
+      PwriteAll(fd, reinterpret_cast<const uint8_t*>(text.data()), text.size(), 0, readme_path);
+  if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync " + readme_path, errno);
+  ::close(fd);
+  BFS_RETURN_IF_ERROR(s);
+  BFS_RETURN_IF_ERROR(FsyncDir(target));
+  BFS_RETURN_IF_ERROR(FsyncDir(dir));
+  for (const auto& [ino, paths] : orphans) {
+    for (const auto& path : paths) {
+      if (path.extension() == ".data") {
+        ++kept.inodes;
+        break;
+      }
+    }
+  }
+  kept.dir = target;
+  return kept;
 }
 
 }  // namespace bucketfs::gateway

@@ -125,7 +125,26 @@ class StagedFile {
   uint64_t trunc_floor_ = UINT64_MAX;  // smallest size truncated to since SnapshotForUpload
 };
 
-// Removes the staging files in `dir` of inodes not in `keep`; returns how many inodes' files.
+// Reads a state file written by Sync() (without touching the data file).
+Result<StagedState> ReadStagedState(const std::string& state_path);
+
+// Removes the staging files in `dir` of inodes not in `keep`; returns how many inodes' files
+// (counted by their data file). Only for files the journal proves are not needed any more.
 std::size_t RemoveOrphanStaging(const std::string& dir, const std::vector<uint64_t>& keep);
+
+struct KeptStaging {
+  std::size_t inodes = 0;  // inodes whose data file was kept
+  std::string dir;         // where they went ("" when nothing was kept)
+};
+// Inodes that have staging files in `dir` but are not in `keep`.
+std::vector<uint64_t> OrphanStagingInodes(const std::string& dir,
+                                          const std::vector<uint64_t>& keep);
+
+// Moves (never removes) the staging files of `inodes` in `dir` into a new directory
+// `into`/YYYYMMDDTHHMMSSZ, with a KEPT.txt naming `cause` and describing what each file holds:
+// for staged files that no journal entry accounts for and that may hold data the bucket does not
+// have. Fails, leaving the rest in place, when a file cannot be moved.
+Result<KeptStaging> KeepStaging(const std::string& dir, const std::vector<uint64_t>& inodes,
+                                const std::string& into, const std::string& cause);
 
 }  // namespace bucketfs::gateway

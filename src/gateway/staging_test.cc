@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace bucketfs::gateway {
 namespace {
@@ -100,6 +102,55 @@ TEST_F(StagedFileTest, UploadedOnlyWhenUnchanged) {
   (*f)->RemoveFiles();
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/3.data"));
   EXPECT_EQ((*f)->Write(0, V("x"), {}).code(), ErrorCode::kStale);
+}
+
+TEST_F(StagedFileTest, KeepStagingMovesOnlyTheNamedInodesAndDescribesThem) {
+  auto a = StagedFile::Create(dir_, 4, 0, {}, {});
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Write(0, V("new file"), {5, 0}).ok());
+  ASSERT_TRUE((*a)->Sync().ok());
+  auto b = StagedFile::Create(dir_, 5, 20, StagedBase{"e5", 20, 20}, {});
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Write(4, V("zz"), {6, 0}).ok());
+  ASSERT_TRUE((*b)->Sync().ok());
+  ASSERT_TRUE(StagedFile::Create(dir_, 6, 0, {}, {}).ok());  // never synced: no state file
+  ASSERT_TRUE(StagedFile::Create(dir_, 8, 0, {}, {}).ok());  // not named below: stays
+  EXPECT_EQ(OrphanStagingInodes(dir_, {8}), (std::vector<uint64_t>{4, 5, 6}));
+
+  const std::string into = dir_ + "/lost+found";
+  auto kept = KeepStaging(dir_, {4, 5, 6}, into, "a test said so");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->inodes, 3u);
+  EXPECT_EQ(std::filesystem::path(kept->dir).parent_path(), std::filesystem::path(into));
+  EXPECT_EQ(OrphanStagingInodes(dir_, {}), (std::vector<uint64_t>{8}));
+  for (const char* name : {"4.data", "4.state", "5.data", "5.state", "6.data"}) {
+    EXPECT_TRUE(std::filesystem::exists(kept->dir + "/" + name)) << name;
+  }
+  std::ifstream in(kept->dir + "/KEPT.txt");
+  std::string note((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(note.find("a test said so"), std::string::npos) << note;
+  EXPECT_NE(note.find("inode 4: size 8"), std::string::npos) << note;
+  EXPECT_NE(note.find("4.data is the whole file"), std::string::npos) << note;
+  EXPECT_NE(note.find("ETag \"e5\" (20 bytes)"), std::string::npos) << note;
+  EXPECT_NE(note.find("[4,6) are new"), std::string::npos) << note;
+  EXPECT_NE(note.find("inode 6: no state file: never COMMITted"), std::string::npos) << note;
+  // The recovery state can still be read where it went.
+  auto st = ReadStagedState(kept->dir + "/5.state");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->base.etag, "e5");
+
+  // Another start in the same second gets a directory of its own.
+  auto c = StagedFile::Create(dir_, 9, 0, {}, {});
+  ASSERT_TRUE(c.ok());
+  auto again = KeepStaging(dir_, {9}, into, "again");
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->dir, kept->dir);
+  EXPECT_TRUE(std::filesystem::exists(kept->dir + "/4.data"));
+  // Nothing to keep: nothing is created.
+  auto none = KeepStaging(dir_, {77}, into, "nothing");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->inodes, 0u);
+  EXPECT_TRUE(none->dir.empty());
 }
 
 }  // namespace

@@ -237,6 +237,9 @@ void GatewayServer::RegisterWriteMetrics() {
   m.SetCallback("bucketfs_journal_failures_total",
                 "S3 changes that failed (each is retried, nothing is dropped).", Type::kCounter,
                 family(&Stats::failures));
+  m.SetCallback("bucketfs_staged_files_kept",
+                "Staged files of an earlier run moved to STATE_DIR/lost+found at start.",
+                Type::kGauge, family(&Stats::kept_staged_files));
   m.SetCallback("bucketfs_server_side_copies_total", "Whole-file NFS COPYs done with CopyObject.",
                 Type::kCounter, family(&Stats::server_side_copies));
 }
@@ -311,6 +314,7 @@ Status GatewayServer::Start() {
     opts.read_ahead.max_window_blocks = config_.read_ahead_blocks;
     opts.read_only = config_.read_only;
     opts.staging_dir = config_.state_dir + "/staging/" + std::to_string(export_id);
+    opts.lost_found_dir = config_.state_dir + "/lost+found/" + std::to_string(export_id);
     opts.pool = &blocking_;
     opts.upload.part_size = config_.upload_part_size;
     opts.upload_delay = std::chrono::milliseconds(config_.upload_delay_ms);
