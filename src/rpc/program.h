@@ -17,6 +17,7 @@
 
 namespace bucketfs::rpc {
 
+class CallMemory;     // call_memory.h
 class ReverseCaller;  // reverse_call.h
 
 enum class AuthFlavor : uint32_t { kNone = 0, kSys = 1, kShort = 2, kDh = 3, kGss = 6 };
@@ -40,6 +41,10 @@ struct CallContext {
   AuthSys sys;                 // valid when flavor == kSys
   uint64_t connection_id = 0;  // unique per TCP connection for the server's lifetime
   std::string peer;            // "127.0.0.1:812", for logs
+  // Where the call charges the buffers it allocates for its reply (call_memory.h); valid during
+  // Program::Call only. Null when the caller does not count (unit tests calling programs
+  // directly): then nothing is charged.
+  CallMemory* memory = nullptr;
 };
 
 // accept_stat (RFC 5531 §9).

@@ -55,13 +55,15 @@ Status RecordDecoder::StartFragment() {
   return Status::Ok();
 }
 
-Status RecordDecoder::Feed(ByteView data, std::vector<Bytes>* records) {
+Result<std::size_t> RecordDecoder::FeedUntilFragment(ByteView data, std::vector<Bytes>* records) {
   if (failed_) return Status(ErrorCode::kTooBig, "RPC record stream already failed");
+  const std::size_t size = data.size();
   while (!data.empty()) {
     if (!in_fragment_) {
       data = data.subspan(ConsumeHeader(data));
       if (header_filled_ < kFragmentHeaderSize) break;
       BFS_RETURN_IF_ERROR(StartFragment());
+      if (fragment_left_ > 0) break;  // the caller may reserve before the body arrives
     }
     const std::size_t n = std::min(fragment_left_, data.size());
     record_.insert(record_.end(), data.begin(), data.begin() + n);
@@ -71,7 +73,26 @@ Status RecordDecoder::Feed(ByteView data, std::vector<Bytes>* records) {
     in_fragment_ = false;
     if (fragment_.last) records->push_back(std::exchange(record_, Bytes{}));
   }
-  return Status::Ok();
+  return size - data.size();
+}
+
+Status RecordDecoder::Feed(ByteView data, std::vector<Bytes>* records) {
+  while (!data.empty()) {
+    auto used = FeedUntilFragment(data, records);
+    if (!used.ok()) return used.status();
+    data = data.subspan(*used);
+  }
+  return failed_ ? Status(ErrorCode::kTooBig, "RPC record stream already failed") : Status::Ok();
+}
+
+std::size_t RecordDecoder::record_bound() const {
+  if (!in_fragment_ && record_.empty()) return 0;
+  if (in_fragment_ && fragment_.last) return record_.size() + fragment_left_;
+  return max_record_size_;
+}
+
+void RecordDecoder::ReserveFragment() {
+  if (in_fragment_) record_.reserve(record_.size() + fragment_left_);
 }
 
 }  // namespace bucketfs::rpc

@@ -8,9 +8,12 @@
 //
 // Ownership: RecordDecoder owns the partial record it is assembling and hands complete records to
 // the caller by value. Memory grows only with bytes actually received, never with a length read
-// from the wire, and a record whose announced size would exceed the bound is rejected as soon as
-// its fragment header is seen. Thread-safety: RecordDecoder is not thread-safe (one per
-// connection); the free functions are stateless.
+// from the wire (unless the caller asks, ReserveFragment), and a record whose announced size would
+// exceed the bound is rejected as soon as its fragment header is seen. A caller that charges
+// memory before it is used (rpc::Server) feeds with FeedUntilFragment, which stops after each
+// fragment header, so it can reserve the announced bytes before any of them is buffered.
+// Thread-safety: RecordDecoder is not thread-safe (one per connection); the free functions are
+// stateless.
 #pragma once
 
 #include <cstddef>
@@ -51,6 +54,20 @@ class RecordDecoder {
   // kTooBig Status once a record would exceed max_record_size; the failure is sticky (the stream
   // cannot be resynchronized, the connection must be closed).
   Status Feed(ByteView data, std::vector<Bytes>* records);
+  // Like Feed, but consumes `data` only up to the end of the next fragment header that announces
+  // a non-empty body (then fragment_started() is true and nothing of that body is buffered yet).
+  // Returns how many bytes of `data` it consumed.
+  Result<std::size_t> FeedUntilFragment(ByteView data, std::vector<Bytes>* records);
+
+  // True right after FeedUntilFragment stopped at a fragment header.
+  bool fragment_started() const { return in_fragment_ && fragment_left_ == fragment_.length; }
+  // What the record being assembled can hold once complete, as far as the headers seen tell: 0
+  // when no record has begun (at most a partial header is buffered); the exact size when its
+  // current fragment is its last; else max_record_size (more fragments may follow).
+  std::size_t record_bound() const;
+  // Allocates room for the rest of the current fragment at once (instead of growing the buffer
+  // as bytes arrive, which can take up to twice the memory).
+  void ReserveFragment();
 
   bool failed() const { return failed_; }
   // True when no partial header or record is buffered (a clean point to close the stream).

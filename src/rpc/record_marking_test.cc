@@ -122,5 +122,78 @@ TEST(RecordMarkingTest, RecordOverTheBoundAcrossFragmentsIsRejected) {
   EXPECT_EQ(records[0].size(), 100u);
 }
 
+TEST(RecordMarkingTest, FeedUntilFragmentStopsAtEachHeaderAndTellsTheRecordsBound) {
+  Bytes stream;
+  const Bytes a = Pattern(10, 1), b = Pattern(300, 2);
+  AppendFramedRecord(a, &stream);       // one last fragment: bound 10
+  AppendFramedRecord({}, &stream);      // an empty record: never stops
+  AppendFramedRecord(b, &stream, 200);  // 200 + 100: bound max_record_size until the last
+  RecordDecoder decoder(1000);
+  std::vector<Bytes> records;
+  EXPECT_EQ(decoder.record_bound(), 0u);
+  ByteView data(stream);
+
+  auto used = decoder.FeedUntilFragment(data.first(2), &records);  // half a header
+  ASSERT_TRUE(used.ok());
+  EXPECT_EQ(*used, 2u);
+  EXPECT_EQ(decoder.record_bound(), 0u);
+  EXPECT_FALSE(decoder.fragment_started());
+  data = data.subspan(2);
+
+  used = decoder.FeedUntilFragment(data, &records);  // the rest of a's header, nothing more
+  ASSERT_TRUE(used.ok());
+  EXPECT_EQ(*used, 2u);
+  EXPECT_TRUE(decoder.fragment_started());
+  EXPECT_EQ(decoder.record_bound(), 10u);
+  decoder.ReserveFragment();
+  data = data.subspan(*used);
+
+  // a's body, the empty record, then b's first header.
+  used = decoder.FeedUntilFragment(data, &records);
+  ASSERT_TRUE(used.ok());
+  EXPECT_EQ(*used, 10u + 4u + 4u);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0], a);
+  EXPECT_TRUE(records[1].empty());
+  EXPECT_TRUE(decoder.fragment_started());
+  EXPECT_EQ(decoder.record_bound(), 1000u);  // not the last fragment
+  data = data.subspan(*used);
+
+  used = decoder.FeedUntilFragment(data, &records);  // b's first fragment and second header
+  ASSERT_TRUE(used.ok());
+  EXPECT_EQ(*used, 200u + 4u);
+  EXPECT_EQ(decoder.record_bound(), 300u);  // the last fragment: exact now
+  data = data.subspan(*used);
+
+  used = decoder.FeedUntilFragment(data, &records);
+  ASSERT_TRUE(used.ok());
+  EXPECT_EQ(*used, 100u);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2], b);
+  EXPECT_EQ(decoder.record_bound(), 0u);
+  EXPECT_TRUE(decoder.idle());
+}
+
+TEST(RecordMarkingTest, ReserveFragmentAllocatesTheAnnouncedBodyOnce) {
+  const Bytes a = Pattern(100'000, 3);
+  Bytes stream = FrameRecord(a);
+  RecordDecoder decoder(1 << 20);
+  std::vector<Bytes> records;
+  auto used = decoder.FeedUntilFragment(stream, &records);
+  ASSERT_TRUE(used.ok());
+  ASSERT_EQ(*used, 4u);
+  decoder.ReserveFragment();
+  ByteView rest = ByteView(stream).subspan(4);
+  while (!rest.empty()) {  // in small chunks, as from a socket
+    auto n =
+        decoder.FeedUntilFragment(rest.first(std::min<std::size_t>(rest.size(), 1000)), &records);
+    ASSERT_TRUE(n.ok());
+    rest = rest.subspan(*n);
+  }
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0], a);
+  EXPECT_EQ(records[0].capacity(), a.size());  // grown in place, never doubled
+}
+
 }  // namespace
 }  // namespace bucketfs::rpc

@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "rpc/call_memory.h"
 #include "rpc/message.h"
 #include "rpc/record_marking.h"
 #include "rpc/reverse_call.h"
@@ -32,6 +33,7 @@ using asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 
 // co_spawn completion: a coroutine that throws is a bug; log it instead of letting the exception
 // escape io_context::run().
@@ -274,17 +276,27 @@ class ConnectionMetric {
 // connection cancels every pending timer. Replies to unknown xids are dropped.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  // `open` counts the connections that exist (one more while this one does).
   Connection(tcp::socket socket, uint64_t id, const ServerOptions& options,
-             std::shared_ptr<const ProgramTable> programs)
+             std::shared_ptr<const ProgramTable> programs,
+             std::shared_ptr<std::atomic<std::size_t>> open)
       : socket_(std::move(socket)),
         id_(id),
         max_record_size_(options.max_record_size),
         max_inflight_(std::max<std::size_t>(options.max_inflight_per_connection, 1)),
         programs_(std::move(programs)),
+        request_budget_(options.request_budget),
+        reply_budget_(options.reply_budget),
+        open_(std::move(open)),
         peer_(PeerName(socket_)),
         wake_reader_(socket_.get_executor()),
         wake_writer_(socket_.get_executor()),
-        next_xid_(InitialXid(id)) {}
+        next_xid_(InitialXid(id)) {
+    open_->fetch_add(1);
+  }
+  ~Connection() { open_->fetch_sub(1); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   uint64_t id() const { return id_; }
   // The connection's strand.
@@ -352,8 +364,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   struct Outgoing {
-    Bytes bytes;      // framed
-    bool holds_slot;  // a reply: frees an in-flight slot once written or dropped
+    Bytes bytes;               // framed
+    bool holds_slot;           // a reply: frees an in-flight slot once written or dropped
+    ByteBudget::Grant memory;  // reply budget the call charged, returned once written or dropped
   };
 
   // A reverse call awaiting its reply; only touched on the strand.
@@ -408,12 +421,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     BFS_LOG_DEBUG("rpc: connection {} ({}) closed", id_, peer_);
   }
 
-  void Enqueue(Bytes bytes, bool holds_slot) {
+  void Enqueue(Bytes bytes, bool holds_slot, ByteBudget::Grant memory = {}) {
     if (closed_) {
       if (holds_slot) ReleaseSlot();
-      return;
+      return;  // `memory` is returned with the bytes
     }
-    queue_.push_back({std::move(bytes), holds_slot});
+    queue_.push_back({std::move(bytes), holds_slot, std::move(memory)});
     wake_writer_.cancel();
   }
 
@@ -424,20 +437,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  // Reads and dispatches records until EOF, an error, or a framing violation.
+  // Reads and dispatches records until EOF, an error, or a framing violation. With a request
+  // budget, the record being assembled is charged as soon as its first fragment header is in,
+  // before its body is read (the reader waits there, reading nothing more, while the budget is
+  // exhausted), and the charge goes with the record to its call.
   Awaitable<Status> ReadRecords() {
     RecordDecoder decoder(max_record_size_);
     Bytes chunk(kReadChunk);
     std::vector<Bytes> records;
+    ByteBudget::Grant assembling;  // the charge for the record the decoder is assembling
     for (;;) {
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(chunk), kNoThrow);
       if (ec == asio::error::eof) co_return Status::Ok();
       if (ec) co_return IoError(ec.message());
-      records.clear();
-      BFS_CO_RETURN_IF_ERROR(decoder.Feed(ByteView(chunk.data(), n), &records));
-      for (Bytes& record : records) {
-        if (closed_) co_return Status::Ok();
-        BFS_CO_RETURN_IF_ERROR(co_await Dispatch(std::move(record)));
+      ByteView data(chunk.data(), n);
+      while (!data.empty()) {
+        records.clear();
+        BFS_CO_ASSIGN_OR_RETURN(const std::size_t used, decoder.FeedUntilFragment(data, &records));
+        data = data.subspan(used);
+        // At most one record completes per step: the one `assembling` was charged for (none for
+        // an empty record).
+        for (Bytes& record : records) {
+          if (closed_) co_return Status::Ok();
+          ByteBudget::Grant charge = std::move(assembling);
+          charge.ShrinkTo(record.size());
+          BFS_CO_RETURN_IF_ERROR(co_await Dispatch(std::move(record), std::move(charge)));
+        }
+        if (!request_budget_ || !decoder.fragment_started()) continue;
+        if (assembling.bytes() == 0) {
+          assembling = co_await request_budget_->Acquire(decoder.record_bound());
+          if (closed_) co_return Status::Ok();
+        }
+        decoder.ReserveFragment();  // charged: allocate it once rather than grow it
       }
     }
   }
@@ -452,8 +483,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Decodes a record's header: a REPLY goes to its reverse call at once; a call waits for an
-  // in-flight slot and is spawned. An error closes the connection.
-  Awaitable<Status> Dispatch(Bytes record) {
+  // in-flight slot and is spawned. An error closes the connection. `charge`: the request budget
+  // charged for the record, held by the call until its reply is built.
+  Awaitable<Status> Dispatch(Bytes record, ByteBudget::Grant charge) {
     CallContext ctx;
     ByteView args;
     const CallDecode decoded = DecodeCall(record, &ctx, &args);
@@ -468,27 +500,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
     co_await WaitForSlot();
     if (closed_) co_return Status::Ok();
     ++inflight_;
-    asio::co_spawn(
-        socket_.get_executor(),
-        ServeCall(shared_from_this(), std::move(record), args_offset, std::move(ctx), decoded),
-        LogExceptions{});
+    asio::co_spawn(socket_.get_executor(),
+                   ServeCall(shared_from_this(), std::move(record), std::move(charge), args_offset,
+                             std::move(ctx), decoded),
+                   LogExceptions{});
     co_return Status::Ok();
   }
 
-  // `record` owns the bytes the arguments are read from (from `args_offset` to the end).
+  // `record` owns the bytes the arguments are read from (from `args_offset` to the end);
+  // `charge` is its share of the request budget.
   static Awaitable<void> ServeCall(std::shared_ptr<Connection> self, Bytes record,
-                                   std::size_t args_offset, CallContext ctx, CallDecode decoded) {
+                                   ByteBudget::Grant charge, std::size_t args_offset,
+                                   CallContext ctx, CallDecode decoded) {
     xdr::Encoder out;
     const std::size_t mark = out.ReserveU32();
     const ByteView args = ByteView(record).subspan(args_offset);
+    CallMemory memory(self->reply_budget_.get());
+    ctx.memory = &memory;
     co_await BuildReply(*self->programs_, ctx, args, decoded, out);
+    ctx.memory = nullptr;
     record = Bytes{};
+    charge.Release();
     if (out.size() - kFragmentHeaderSize > kMaxFragmentLength) {
       out.Truncate(kFragmentHeaderSize);
       EncodeAcceptedReply(out, ctx.xid, AcceptStat::kSystemErr);
     }
     out.PatchU32(mark, FragmentHeaderValue(true, out.size() - kFragmentHeaderSize));
-    self->Enqueue(out.Release(), /*holds_slot=*/true);
+    self->Enqueue(out.Release(), /*holds_slot=*/true, memory.TakeHeld());
   }
 
   static Awaitable<void> WriteLoop(std::shared_ptr<Connection> self) {
@@ -501,6 +539,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       Outgoing item = std::move(self->queue_.front());
       self->queue_.pop_front();
       auto [ec, n] = co_await asio::async_write(self->socket_, asio::buffer(item.bytes), kNoThrow);
+      item.bytes = Bytes{};
+      item.memory.Release();  // the bytes are gone: other calls may allocate theirs
       if (item.holds_slot) self->ReleaseSlot();
       if (ec) self->CloseOnStrand();
     }
@@ -521,6 +561,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::size_t max_record_size_;
   const std::size_t max_inflight_;
   const std::shared_ptr<const ProgramTable> programs_;
+  const std::shared_ptr<ByteBudget> request_budget_;  // null: unbounded
+  const std::shared_ptr<ByteBudget> reply_budget_;    // null: unbounded
+  const std::shared_ptr<std::atomic<std::size_t>> open_;
   const std::string peer_;
   asio::steady_timer wake_reader_;
   asio::steady_timer wake_writer_;
@@ -569,6 +612,8 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
 
  private:
   static Awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
+  // Closes a connection accepted past max_connections and says so (rate-limited); on the strand.
+  void Refuse(tcp::socket socket);
   bool stopped() {
     std::lock_guard lock(mu_);
     return stopped_;
@@ -584,6 +629,13 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   std::shared_ptr<ReverseCaller> reverse_caller_;  // made by the first AddProgram
   uint16_t port_ = 0;
   std::atomic<uint64_t> next_connection_id_{1};
+  // Connections that exist (each holds a count until destroyed).
+  const std::shared_ptr<std::atomic<std::size_t>> open_connections_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
+
+  // Refusals (on the strand): how many since the last warning, and when that was.
+  uint64_t refused_unlogged_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> last_refusal_log_;
 
   std::mutex mu_;  // guards connections_ and stopped_
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;  // by id
@@ -662,13 +714,41 @@ Awaitable<void> Server::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
       co_await backoff.async_wait(kNoThrow);
       continue;
     }
+    if (self->open_connections_->load() >=
+        std::max<std::size_t>(self->options_.max_connections, 1)) {
+      self->Refuse(std::move(socket));
+      continue;
+    }
     socket.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<Connection>(std::move(socket), self->next_connection_id_++,
-                                             self->options_, self->programs_);
+    auto conn =
+        std::make_shared<Connection>(std::move(socket), self->next_connection_id_++, self->options_,
+                                     self->programs_, self->open_connections_);
     if (!self->Register(conn)) break;
     conn->Start();
   }
   BFS_LOG_DEBUG("rpc: accept loop on port {} stopped", self->port_);
+}
+
+void Server::Impl::Refuse(tcp::socket socket) {
+  static Counter& refused = DefaultMetrics().GetCounter(
+      "bucketfs_rpc_connections_refused_total",
+      "RPC connections closed at once because max_connections were open.");
+  refused.Inc();
+  ++refused_unlogged_;
+  const auto now = std::chrono::steady_clock::now();
+  if (!last_refusal_log_ || now - *last_refusal_log_ >= kRefusalLogInterval) {
+    BFS_LOG_WARN(
+        "rpc: refused a connection from {}: {} connections are open, the limit "
+        "(--max-connections) is {}{}",
+        PeerName(socket), open_connections_->load(), options_.max_connections,
+        refused_unlogged_ > 1
+            ? fmt::format(" ({} refused since the last warning)", refused_unlogged_)
+            : std::string());
+    refused_unlogged_ = 0;
+    last_refusal_log_ = now;
+  }
+  boost::system::error_code ec;
+  socket.close(ec);
 }
 
 void Server::Impl::Stop() {

@@ -12,7 +12,19 @@
 // the bound) and replies go out as they complete, possibly out of order. Replies are queued and
 // written by one writer coroutine, so records never interleave. Different connections run in
 // parallel when the io_context is run by several threads. No mutex is held across a co_await.
-// A framing error or oversized record closes only that connection.
+// A framing error or oversized record closes only that connection. At most max_connections
+// accepted connections are open at once: one more is closed at once, with a warning in the log
+// (at most one per 10 s, counting the refusals).
+//
+// Memory: with budgets in ServerOptions, the payload bytes in flight are bounded gateway-wide.
+// Each connection's reader charges the request budget for every record as soon as its first
+// fragment header announces its size, before any of its body is buffered (a record that may
+// have more fragments is charged max_record_size, cut to its size once complete), and waits,
+// without reading more from the socket, while the budget is exhausted; the charge is held until
+// the call's reply has been built. Programs charge the reply budget for the buffers they
+// allocate (CallContext::memory), held until the reply has been written to the socket. Outside
+// the budgets: per connection one read chunk (64 KiB) and the replies of calls that charge
+// nothing (small, bounded by the in-flight limit).
 //
 // Reverse calls (the NFSv4.1 backchannel, see reverse_call.h): AddProgram hands every program a
 // ReverseCaller through which it sends a CALL to the client of one of the accepted connections
@@ -38,6 +50,7 @@
 #include <string>
 
 #include "base/async.h"
+#include "base/byte_budget.h"
 #include "base/status.h"
 #include "rpc/program.h"
 
@@ -46,6 +59,10 @@ namespace bucketfs::rpc {
 struct ServerOptions {
   std::size_t max_record_size = 4 * 1024 * 1024 + 64 * 1024;
   std::size_t max_inflight_per_connection = 128;
+  std::size_t max_connections = 4096;  // open at once; more are refused
+  // Shared by every connection; null: unbounded. See "Memory" above.
+  std::shared_ptr<ByteBudget> request_budget;  // call records as read
+  std::shared_ptr<ByteBudget> reply_budget;    // what programs allocate for replies
 };
 
 class Server {

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/byte_budget.h"
+#include "rpc/call_memory.h"
 #include "rpc/message.h"
 #include "rpc/record_marking.h"
 #include "rpc/reverse_call.h"
@@ -28,9 +30,10 @@ constexpr uint32_t kTestProgram = 400000;
 constexpr uint32_t kCallbackProgram = 0x40000123;  // what the reverse calls call
 
 // Program 400000 v1-2: proc 1 echoes a u32 after waiting that many milliseconds (so replies can
-// complete out of order) and appends the connection id; proc 2 → GARBAGE_ARGS; proc 3 makes a
-// reverse call (see ReverseCallRecord); anything else → PROC_UNAVAIL. Records the connections it
-// was told were closed.
+// complete out of order) and appends the connection id (bytes after the u32 are ignored); proc 2 →
+// GARBAGE_ARGS; proc 3 makes a reverse call (see ReverseCallRecord); proc 4 answers a large reply
+// charged to the reply budget (see BigReplyRecord); anything else → PROC_UNAVAIL. Records the
+// connections it was told were closed.
 class EchoProgram : public Program {
  public:
   uint32_t program_number() const override { return kTestProgram; }
@@ -40,6 +43,7 @@ class EchoProgram : public Program {
                              xdr::Encoder& results) override {
     if (ctx.procedure == 2) co_return AcceptStat::kGarbageArgs;
     if (ctx.procedure == 3) co_return co_await CallBack(ctx, args, results);
+    if (ctx.procedure == 4) co_return co_await BigReply(ctx, args, results);
     if (ctx.procedure != 1) co_return AcceptStat::kProcUnavail;
     xdr::Decoder d(args);
     uint32_t v = 0;
@@ -64,6 +68,24 @@ class EchoProgram : public Program {
   }
 
  private:
+  // Proc 4, args (u32 delay ms, u32 n): charges n bytes to the reply budget, waits, and answers
+  // u32 n then n bytes (0xab), holding the charge until the reply is written.
+  Awaitable<AcceptStat> BigReply(const CallContext& ctx, ByteView args, xdr::Encoder& results) {
+    xdr::Decoder d(args);
+    uint32_t delay_ms = 0, n = 0;
+    if (!d.ReadU32(&delay_ms) || !d.ReadU32(&n)) co_return AcceptStat::kGarbageArgs;
+    if (ctx.memory == nullptr) co_return AcceptStat::kSystemErr;
+    Result<ByteBudget::Grant> grant = co_await ctx.memory->Acquire(n);
+    if (!grant.ok()) co_return AcceptStat::kSystemErr;
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(std::chrono::milliseconds(delay_ms));
+    co_await t.async_wait(asio::use_awaitable);
+    results.WriteU32(n);
+    results.WriteRaw(Bytes(n, 0xab));
+    ctx.memory->HoldUntilSent(std::move(grant).value());
+    co_return AcceptStat::kSuccess;
+  }
+
   // Proc 3, args (u64 connection id or 0 for this one, u32 timeout ms, u32 value): calls
   // kCallbackProgram v1 proc 1 (AUTH_SYS "bucketfs" 0/0) with the value on that connection and
   // returns u32 ErrorCode, then the reverse call's results (OK) or its error message (string).
@@ -139,6 +161,52 @@ bool ReadReply(tcp::socket& s, Reply* r) {
   if (!DecodeReply(r->record, &r->header)) return false;
   xdr::Decoder d(r->header.results);
   if (d.remaining() >= 12) d.ReadU32(&r->value) && d.ReadU64(&r->connection_id);
+  return true;
+}
+
+// A call of proc 4 (a reply of `n` bytes after `delay_ms`), padded with `padding` bytes.
+Bytes BigReplyRecord(uint32_t xid, uint32_t delay_ms, uint32_t n, std::size_t padding = 0) {
+  CallContext ctx;
+  ctx.xid = xid;
+  ctx.program = kTestProgram;
+  ctx.version = 1;
+  ctx.procedure = 4;
+  xdr::Encoder e;
+  EncodeCallHeader(e, ctx);
+  e.WriteU32(delay_ms);
+  e.WriteU32(n);
+  e.WriteRaw(Bytes(padding, 0));
+  return e.Release();
+}
+
+// A call of proc 1 (answered after `delay_ms`) padded to `size` bytes, like a WRITE.
+Bytes PaddedCallRecord(uint32_t xid, uint32_t delay_ms, std::size_t size) {
+  Bytes call = CallRecord(xid, kTestProgram, 1, 1, delay_ms);
+  if (call.size() < size) call.resize(size, 0x5a);
+  return call;
+}
+
+// Reads one single-fragment reply of any size (the server sends replies as one fragment).
+bool ReadLargeReply(tcp::socket& s, Reply* r) {
+  uint8_t header[4];
+  boost::system::error_code ec;
+  asio::read(s, asio::buffer(header), ec);
+  if (ec) return false;
+  const FragmentHeader h = ParseFragmentHeader(header);
+  if (!h.last) return false;
+  r->record.resize(h.length);
+  asio::read(s, asio::buffer(r->record), ec);
+  return !ec && DecodeReply(r->record, &r->header);
+}
+
+// Polls `pred` until it holds or 5 s pass.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   return true;
 }
 
@@ -595,6 +663,142 @@ TEST_F(SingleInflightServerTest, ReverseReplyNeedsNoInflightSlot) {
   EXPECT_EQ(got.code, ErrorCode::kOk) << got.message;
   EXPECT_EQ(got.value, 44u);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+class BudgetServerTest : public ServerTest {
+ protected:
+  static constexpr std::size_t kMaxRecord = 64 * 1024;
+  void SetUp() override {}
+  void Start(std::size_t request_bytes, std::size_t reply_bytes, std::size_t max_connections = 16) {
+    request_budget_ = std::make_shared<ByteBudget>(request_bytes);
+    reply_budget_ = std::make_shared<ByteBudget>(reply_bytes);
+    ServerOptions o{kMaxRecord, 128};
+    o.max_connections = max_connections;
+    o.request_budget = request_budget_;
+    o.reply_budget = reply_budget_;
+    StartServer(o);
+  }
+  std::shared_ptr<ByteBudget> request_budget_;
+  std::shared_ptr<ByteBudget> reply_budget_;
+};
+
+TEST_F(BudgetServerTest, ARecordIsChargedBeforeItsBodyArrivesAndReleasedWithItsReply) {
+  Start(1 << 20, 1 << 20);
+  tcp::socket s = Connect();
+  const Bytes call = PaddedCallRecord(1, 0, 40'000);
+  const Bytes framed = FrameRecord(call);
+  asio::write(s, asio::buffer(framed.data(), 4 + 1000));  // the header and a little of the body
+  EXPECT_TRUE(Eventually([&] { return request_budget_->stats().in_use == call.size(); }))
+      << request_budget_->stats().in_use;
+  asio::write(s, asio::buffer(framed.data() + 4 + 1000, framed.size() - 4 - 1000));
+  Reply r;
+  ASSERT_TRUE(ReadReply(s, &r));
+  EXPECT_EQ(r.header.xid, 1u);
+  EXPECT_EQ(r.header.accept_stat, AcceptStat::kSuccess);
+  EXPECT_TRUE(Eventually([&] { return request_budget_->stats().in_use == 0; }));
+}
+
+TEST_F(BudgetServerTest, ARecordThatMayHaveMoreFragmentsIsChargedTheMaximumUntilComplete) {
+  Start(1 << 20, 1 << 20);
+  tcp::socket s = Connect();
+  const Bytes call = PaddedCallRecord(2, 0, 3000);
+  const Bytes framed = FrameRecord(call, 1000);  // three fragments
+  asio::write(s, asio::buffer(framed.data(), 4 + 1000 + 4 + 10));
+  EXPECT_TRUE(Eventually([&] { return request_budget_->stats().in_use == kMaxRecord; }))
+      << request_budget_->stats().in_use;
+  asio::write(s, asio::buffer(framed.data() + 1018, framed.size() - 1018));
+  Reply r;
+  ASSERT_TRUE(ReadReply(s, &r));
+  EXPECT_EQ(r.header.xid, 2u);
+  EXPECT_TRUE(Eventually([&] { return request_budget_->stats().in_use == 0; }));
+}
+
+TEST_F(BudgetServerTest, ReadersWaitWhileTheRequestBudgetIsExhausted) {
+  constexpr std::size_t kBudget = 100'000;
+  Start(kBudget, 1 << 20);
+  std::vector<tcp::socket> sockets;
+  for (int c = 0; c < 4; ++c) {
+    sockets.push_back(Connect());
+    Bytes all;
+    for (uint32_t i = 0; i < 3; ++i) {  // 12 calls of 40 KB, each held 30 ms: 480 KB > 100 KB
+      AppendFramedRecord(PaddedCallRecord(c * 10 + i, 30, 40'000), &all);
+    }
+    asio::write(sockets.back(), asio::buffer(all));
+  }
+  for (int c = 0; c < 4; ++c) {
+    std::set<uint32_t> xids;
+    for (int i = 0; i < 3; ++i) {
+      Reply r;
+      ASSERT_TRUE(ReadReply(sockets[c], &r));
+      EXPECT_EQ(r.header.accept_stat, AcceptStat::kSuccess);
+      xids.insert(r.header.xid);
+    }
+    EXPECT_EQ(xids.size(), 3u);
+  }
+  const ByteBudget::Stats st = request_budget_->stats();
+  EXPECT_LE(st.peak, kBudget);
+  EXPECT_GT(st.waits, 0u);
+  EXPECT_TRUE(Eventually([&] { return request_budget_->stats().in_use == 0; }));
+}
+
+TEST_F(BudgetServerTest, ReplyBytesAreHeldUntilTheReplyIsWritten) {
+  constexpr uint32_t kReply = 32 << 20;  // far more than the socket buffers take in
+  Start(1 << 20, 64 << 20);
+  tcp::socket s = Connect();
+  asio::write(s, asio::buffer(FrameRecord(BigReplyRecord(3, 0, kReply))));
+  EXPECT_TRUE(Eventually([&] { return reply_budget_->stats().in_use >= kReply; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the client reads nothing
+  EXPECT_GE(reply_budget_->stats().in_use, kReply) << "released before the reply was written";
+  Reply r;
+  ASSERT_TRUE(ReadLargeReply(s, &r));
+  EXPECT_EQ(r.header.xid, 3u);
+  EXPECT_EQ(r.header.results.size(), 4u + kReply);
+  EXPECT_TRUE(Eventually([&] { return reply_budget_->stats().in_use == 0; }));
+}
+
+TEST_F(BudgetServerTest, ConcurrentRepliesStayWithinTheReplyBudget) {
+  constexpr std::size_t kBudget = 1 << 20;
+  constexpr uint32_t kReply = 256 << 10;
+  Start(1 << 20, kBudget);
+  std::vector<tcp::socket> sockets;
+  for (int c = 0; c < 8; ++c) {
+    sockets.push_back(Connect());
+    Bytes all;
+    for (uint32_t i = 0; i < 4; ++i) AppendFramedRecord(BigReplyRecord(i, 10, kReply), &all);
+    asio::write(sockets.back(), asio::buffer(all));
+  }
+  for (auto& s : sockets) {
+    for (int i = 0; i < 4; ++i) {
+      Reply r;
+      ASSERT_TRUE(ReadLargeReply(s, &r));
+      EXPECT_EQ(r.header.accept_stat, AcceptStat::kSuccess);
+      EXPECT_EQ(r.header.results.size(), 4u + kReply);
+    }
+  }
+  const ByteBudget::Stats st = reply_budget_->stats();
+  EXPECT_LE(st.peak, kBudget);
+  EXPECT_GT(st.waits, 0u) << "32 replies of 256 KiB against 1 MiB should have waited";
+  EXPECT_TRUE(Eventually([&] { return reply_budget_->stats().in_use == 0; }));
+}
+
+TEST_F(BudgetServerTest, ConnectionsBeyondTheLimitAreRefused) {
+  Start(1 << 20, 1 << 20, /*max_connections=*/2);
+  tcp::socket a = Connect();
+  tcp::socket b = Connect();
+  EXPECT_EQ(RoundTrip(a, CallRecord(1, kTestProgram, 1, 1, 0)).header.xid, 1u);
+  EXPECT_EQ(RoundTrip(b, CallRecord(2, kTestProgram, 1, 1, 0)).header.xid, 2u);
+  tcp::socket refused = Connect();  // accepted by the kernel, then closed by the server
+  asio::write(refused, asio::buffer(FrameRecord(CallRecord(3, kTestProgram, 1, 1, 0))));
+  Reply r;
+  EXPECT_FALSE(ReadReply(refused, &r));
+  a.close();  // frees a place once the server has let go of the connection
+  EXPECT_TRUE(Eventually([&] {
+    tcp::socket c = Connect();
+    boost::system::error_code ec;
+    asio::write(c, asio::buffer(FrameRecord(CallRecord(4, kTestProgram, 1, 1, 0))), ec);
+    Reply again;
+    return !ec && ReadReply(c, &again) && again.header.xid == 4u;
+  }));
 }
 
 }  // namespace
