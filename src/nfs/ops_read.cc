@@ -1,10 +1,12 @@
 // Data operations of the read path: READ, READLINK.
 #include <algorithm>
 
+#include "base/byte_budget.h"
 #include "base/metrics.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 #include "nfs/ops_state.h"
+#include "rpc/call_memory.h"
 
 namespace bucketfs::nfs {
 
@@ -30,6 +32,14 @@ Awaitable<Stat> OpRead(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
     res.WriteOpaque({});
     co_return Stat::kOk;
   }
+  // The data is charged to the gateway's reply budget before the file system allocates it, and
+  // stays charged until the reply carrying it has been written to the socket.
+  ByteBudget::Grant charge;
+  if (ctx.call->memory != nullptr) {
+    auto granted = co_await ctx.call->memory->Acquire(count);
+    if (!granted.ok()) co_return Stat::kDelay;  // a second READ in this COMPOUND: retry it
+    charge = std::move(granted).value();
+  }
   auto r = co_await obj.fs().Read(obj.fh.ino, offset, count);
   if (!r.ok()) co_return ToNfsStat(r.status());
   if (r->data.size() > count) co_return Stat::kServerFault;
@@ -38,6 +48,9 @@ Awaitable<Stat> OpRead(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   served.Inc(r->data.size());
   res.WriteBool(r->eof);
   res.WriteOpaque(r->data);
+  // From here the reply buffer holds the data (the file system's copy is freed on return).
+  charge.ShrinkTo(r->data.size());
+  if (ctx.call->memory != nullptr) ctx.call->memory->HoldUntilSent(std::move(charge));
   co_return Stat::kOk;
 }
 

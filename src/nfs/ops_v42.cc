@@ -1,8 +1,12 @@
 // NFSv4.2 operations (RFC 7862): COPY (intra-server, synchronous), SEEK, ALLOCATE, DEALLOCATE.
 // The op table dispatches them for minor version 2 only; every other 4.2 op is NOTSUPP.
+#include <algorithm>
+
+#include "base/byte_budget.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 #include "nfs/ops_state.h"
+#include "rpc/call_memory.h"
 
 namespace bucketfs::nfs {
 namespace {
@@ -12,6 +16,9 @@ constexpr uint32_t kNl4Name = 1;
 constexpr uint32_t kNl4Url = 2;
 constexpr uint32_t kNl4NetAddr = 3;
 constexpr uint32_t kMaxSourceServers = 16;
+// Charged to the reply budget while a COPY runs: the data a CopyRange holds at once (the gateway
+// copies through its memory in 4 MiB pieces).
+constexpr uint64_t kCopyBufferBytes = uint64_t{4} << 20;
 
 // data_content4 (RFC 7862 §15.11.1).
 constexpr uint32_t kContentData = 0;
@@ -103,6 +110,12 @@ Awaitable<Stat> OpCopy(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   }
   uint64_t copied = 0;
   if (n != 0) {
+    ByteBudget::Grant charge;
+    if (ctx.call->memory != nullptr) {
+      auto granted = co_await ctx.call->memory->Acquire(std::min(n, kCopyBufferBytes));
+      if (!granted.ok()) co_return Stat::kDelay;
+      charge = std::move(granted).value();
+    }
     auto r = co_await dst.fs().CopyRange(src.fh.ino, src_offset, dst.fh.ino, dst_offset, n);
     if (!r.ok()) co_return ToNfsStat(r.status());
     if (*r > n) co_return Stat::kServerFault;

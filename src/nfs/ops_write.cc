@@ -1,10 +1,12 @@
 // Data and attribute mutations: WRITE, COMMIT, SETATTR.
 #include <algorithm>
 
+#include "base/byte_budget.h"
 #include "base/metrics.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 #include "nfs/ops_state.h"
+#include "rpc/call_memory.h"
 
 namespace bucketfs::nfs {
 namespace {
@@ -80,8 +82,17 @@ Awaitable<Stat> OpWrite(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
     // RFC 8881 §18.32.3: a zero-length WRITE succeeds with count 0; nothing needs committing.
     written.committed = vfs::StableHow::kFileSync;
   } else {
+    // The copy handed to the file system is charged to the reply budget while it exists (the
+    // request record it is copied from is charged to the request budget by the RPC layer).
+    ByteBudget::Grant charge;
+    if (ctx.call->memory != nullptr) {
+      auto granted = co_await ctx.call->memory->Acquire(count);
+      if (!granted.ok()) co_return Stat::kDelay;
+      charge = std::move(granted).value();
+    }
     auto r = co_await obj.fs().Write(obj.fh.ino, offset, Bytes(data.begin(), data.begin() + count),
                                      stable);
+    charge.Release();
     if (!r.ok()) co_return ToNfsStat(r.status());
     if (r->count > count) co_return Stat::kServerFault;
     written = *r;
