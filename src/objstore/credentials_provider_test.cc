@@ -19,7 +19,7 @@
 #include <map>
 #include <thread>
 
-#include "objstore/http_client.h"
+#include "objstore/s3_store.h"
 #include "objstore/sigv4.h"
 
 namespace bucketfs::objstore {
@@ -692,6 +692,50 @@ TEST_F(ChainTest, WebIdentityFromAConfigProfile) {
   EXPECT_EQ(r->access_key_id, "ASIA-good-profile");
   EXPECT_EQ(r->session_token, "st-from-config");
   EXPECT_EQ(chain->Current(), "shared files (profile k8s)");
+}
+
+// ---- S3Store signs with the provider's current credentials -------------------------------------
+
+TEST_F(ChainTest, S3StoreSignsEachRequestWithTheCurrentCredentials) {
+  const auto expiry = clock_.now + 1h;
+  std::atomic<int> issued{0};
+  LocalHttpServer imds([&](const Request& r) { return Imds(r, &issued, expiry); });
+  LocalHttpServer s3([](const Request&) { return Response{200, ""}; });
+  env_.erase("AWS_EC2_METADATA_DISABLED");
+  env_["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = imds.url();
+  S3Config config;
+  config.endpoint = s3.url();
+  config.bucket = "b";
+  config.credentials_provider = MakeDefaultCredentialsChain(Options());
+  auto store = S3Store::Create(io_.get_executor(), config);
+  ASSERT_TRUE(store.ok());
+  EXPECT_TRUE(RunOn(io_, (*store)->CheckBucket()).ok());
+  clock_.now = expiry - 1min;
+  EXPECT_TRUE(RunOn(io_, (*store)->CheckBucket()).ok());
+  auto reqs = s3.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_NE(reqs[0].headers["authorization"].find("Credential=ASIAIMDS1/"), std::string::npos);
+  EXPECT_EQ(reqs[0].headers["x-amz-security-token"], "t-ASIAIMDS1");
+  EXPECT_NE(reqs[1].headers["authorization"].find("Credential=ASIAIMDS2/"), std::string::npos);
+  EXPECT_EQ(reqs[1].headers["x-amz-security-token"], "t-ASIAIMDS2");
+}
+
+TEST(S3StoreCredentialsTest, NoCredentialsFailsTheRequestWithTheProvidersMessage) {
+  asio::io_context io;
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:1";
+  config.bucket = "b";
+  ChainOptions o;
+  o.executor = io.get_executor();
+  o.getenv = [](const std::string& name) {
+    return name == "AWS_EC2_METADATA_DISABLED" ? std::string("true") : std::string();
+  };
+  config.credentials_provider = MakeDefaultCredentialsChain(o);
+  auto store = S3Store::Create(io.get_executor(), config);
+  ASSERT_TRUE(store.ok());
+  Status s = RunOn(io, (*store)->CheckBucket());
+  EXPECT_EQ(s.code(), ErrorCode::kAuth);
+  EXPECT_EQ(s.message().rfind("no S3 credentials found", 0), 0u) << s.message();
 }
 
 }  // namespace

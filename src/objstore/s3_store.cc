@@ -144,9 +144,12 @@ S3Store::S3Store(asio::any_io_executor executor, S3Config config, HttpEndpoint e
   http_ =
       std::make_unique<HttpClient>(std::move(executor), endpoint_,
                                    HttpTimeouts{config_.connect_timeout, config_.request_timeout});
+  credentials_ = config_.credentials_provider
+                     ? config_.credentials_provider
+                     : std::make_shared<StaticCredentialsProvider>(config_.credentials);
 }
 
-HttpRequest S3Store::Sign(const Call& call) const {
+HttpRequest S3Store::Sign(const Call& call, const Credentials& credentials) const {
   std::string path = path_style_ ? "/" + UriEncode(config_.bucket, false) + "/" : "/";
   path += UriEncode(call.key, true);
   const bool default_port = endpoint_.port == (endpoint_.tls ? 443 : 80);
@@ -164,10 +167,10 @@ HttpRequest S3Store::Sign(const Call& call) const {
   in.headers.emplace_back("host", host);
   in.headers.emplace_back("x-amz-date", in.amz_date);
   in.headers.emplace_back("x-amz-content-sha256", in.payload_hash);
-  if (!config_.credentials.session_token.empty()) {
-    in.headers.emplace_back("x-amz-security-token", config_.credentials.session_token);
+  if (!credentials.session_token.empty()) {
+    in.headers.emplace_back("x-amz-security-token", credentials.session_token);
   }
-  Signature sig = SignV4(in, config_.credentials);
+  Signature sig = SignV4(in, credentials);
   HttpRequest req;
   req.method = call.method;
   req.target = path;
@@ -191,7 +194,10 @@ Awaitable<Result<HttpResponse>> S3Store::Send(Call call) {
       timer.expires_after(std::chrono::milliseconds(jitter(rng)));
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    auto r = co_await http_->Send(Sign(call));
+    // Cached by the provider; fetched again only when they are about to expire.
+    auto credentials = co_await credentials_->Get();
+    if (!credentials.ok()) co_return credentials.status();
+    auto r = co_await http_->Send(Sign(call, *credentials));
     if (!r.ok()) {
       last = r.status();
       if (r.status().code() == ErrorCode::kUnavailable ||

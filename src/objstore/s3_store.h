@@ -3,7 +3,7 @@
 // 5xx and connection failures, and S3 error XML turned into Status codes with clear messages.
 //
 // Thread-safety: all methods may be called concurrently from any coroutine. The store owns its
-// HttpClient (and so its connection pool).
+// HttpClient (and so its connection pool) and shares its CredentialsProvider.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "objstore/credentials.h"
+#include "objstore/credentials_provider.h"
 #include "objstore/http_client.h"
 #include "objstore/object_store.h"
 
@@ -22,6 +23,9 @@ struct S3Config {
   std::string region = "us-east-1";
   std::string bucket;
   Addressing addressing = Addressing::kAuto;  // auto: path-style for custom endpoints
+  // Each request is signed with credentials_provider's current credentials; without one, with
+  // the fixed `credentials` (tests).
+  std::shared_ptr<CredentialsProvider> credentials_provider;
   Credentials credentials;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{60000};
@@ -68,7 +72,7 @@ class S3Store : public ObjectStore {
     std::string body;
   };
   S3Store(asio::any_io_executor executor, S3Config config, HttpEndpoint endpoint, bool path_style);
-  HttpRequest Sign(const Call& call) const;
+  HttpRequest Sign(const Call& call, const Credentials& credentials) const;
   // Sends with retries; returns the final response (any status) or a transport error.
   Awaitable<Result<HttpResponse>> Send(Call call);
   Status ErrorFor(const Call& call, const HttpResponse& r) const;
@@ -83,6 +87,7 @@ class S3Store : public ObjectStore {
   bool path_style_;
   std::string endpoint_url_;
   std::unique_ptr<HttpClient> http_;
+  std::shared_ptr<CredentialsProvider> credentials_;
 };
 
 // Parsing helpers (exposed for unit tests).
