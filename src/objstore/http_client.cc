@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/vector_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
 #include <cstdlib>
@@ -74,8 +75,12 @@ Result<HttpEndpoint> ParseEndpoint(const std::string& url) {
   return ep;
 }
 
-HttpClient::HttpClient(asio::any_io_executor executor, HttpEndpoint endpoint, HttpTimeouts timeouts)
-    : executor_(std::move(executor)), endpoint_(std::move(endpoint)), timeouts_(timeouts) {
+HttpClient::HttpClient(asio::any_io_executor executor, HttpEndpoint endpoint, HttpTimeouts timeouts,
+                       HttpLimits limits)
+    : executor_(std::move(executor)),
+      endpoint_(std::move(endpoint)),
+      timeouts_(timeouts),
+      limits_(limits) {
   if (endpoint_.tls) {
     tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
     boost::system::error_code ec;
@@ -125,10 +130,14 @@ Awaitable<Result<std::unique_ptr<HttpClient::Connection>>> HttpClient::Connect()
 
 namespace {
 
+// Bodies are read as bytes: a binary response is handed over without a copy; text (XML, error
+// documents) is copied into a string, which costs little at their sizes.
+using BodyParser = http::response_parser<http::vector_body<uint8_t>>;
+
 template <typename Stream>
 Awaitable<boost::system::error_code> RoundTrip(Stream& stream, beast::flat_buffer& buffer,
                                                http::request<http::string_body>& req,
-                                               http::response_parser<http::string_body>& parser) {
+                                               BodyParser& parser) {
   auto [wec, wn] = co_await http::async_write(stream, req, kNoThrow);
   if (wec) co_return wec;
   auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kNoThrow);
@@ -147,6 +156,8 @@ Awaitable<Result<HttpResponse>> HttpClient::Send(HttpRequest request) {
   req.body() = std::move(request.body);
   req.prepare_payload();
   const bool is_head = request.method == "HEAD";
+  const uint64_t body_limit =
+      request.max_response_body > 0 ? request.max_response_body : limits_.max_response_body;
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto conn = TakeIdle();
@@ -156,8 +167,8 @@ Awaitable<Result<HttpResponse>> HttpClient::Send(HttpRequest request) {
       if (!c.ok()) co_return c.status();
       conn = std::move(c).value();
     }
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    BodyParser parser;
+    parser.body_limit(body_limit);
     parser.skip(is_head);
     conn->tcp.expires_after(timeouts_.request);
     boost::system::error_code ec;
@@ -167,9 +178,15 @@ Awaitable<Result<HttpResponse>> HttpClient::Send(HttpRequest request) {
       ec = co_await RoundTrip(conn->tcp, conn->buffer, req, parser);
     }
     if (ec) {
+      const std::string where = endpoint_.host + ":" + std::to_string(endpoint_.port);
+      if (ec == http::error::body_limit) {
+        // The connection is dropped with the unread rest of the body.
+        co_return Status(ErrorCode::kTooBig, request.method + " " + request.target + " at " +
+                                                 where + ": response body over the limit of " +
+                                                 std::to_string(body_limit) + " bytes");
+      }
       // A pooled connection the server already closed fails at once: retry on a fresh one.
       if (reused && ec != beast::error::timeout) continue;
-      const std::string where = endpoint_.host + ":" + std::to_string(endpoint_.port);
       if (ec == beast::error::timeout) {
         co_return Status(ErrorCode::kTimeout, "request to " + where + " timed out");
       }
@@ -180,7 +197,11 @@ Awaitable<Result<HttpResponse>> HttpClient::Send(HttpRequest request) {
     out.status = res.result_int();
     for (const auto& f : res)
       out.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
-    out.body = std::move(res.body());
+    if (request.binary_response && out.status / 100 == 2) {
+      out.data = std::move(res.body());
+    } else {
+      out.body.assign(res.body().begin(), res.body().end());
+    }
     if (res.keep_alive()) {
       conn->tcp.expires_never();
       ReturnIdle(std::move(conn));

@@ -5,69 +5,36 @@
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/asio/write.hpp>
-#include <thread>
+#include <string>
 
 #include "objstore/s3_store.h"
+#include "objstore/testing/http_server.h"
 
 namespace bucketfs::objstore {
 namespace {
 
-using asio::ip::tcp;
-
-// Serves one connection at a time; the first `failures` requests get 503 SlowDown.
+// The first `failures` requests get 503 SlowDown, the others 200.
 class FlakyServer {
  public:
   explicit FlakyServer(int failures)
-      : failures_(failures), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FlakyServer() {
-    stop_ = true;
-    boost::system::error_code ec;
-    tcp::socket poke(io_);
-    poke.connect(acceptor_.local_endpoint(), ec);
-    thread_.join();
-  }
-  uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  int requests() const { return requests_; }
+      : failures_(failures), server_([this](const std::string& head) { return Answer(head); }) {}
+  uint16_t port() const { return server_.port(); }
+  int requests() const { return server_.requests(); }
 
  private:
-  void Serve() {
-    while (!stop_) {
-      tcp::socket s(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(s, ec);
-      if (ec || stop_) return;
-      asio::streambuf buf;
-      while (asio::read_until(s, buf, "\r\n\r\n", ec) && !ec) {
-        const bool head = std::string(asio::buffers_begin(buf.data()),
-                                      asio::buffers_begin(buf.data()) + 4) == "HEAD";
-        buf.consume(buf.size());
-        const bool fail = requests_++ < failures_;
-        const std::string body =
-            fail
-                ? "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
-                : "";
-        std::string reply =
-            std::string(fail ? "HTTP/1.1 503 Slow Down\r\n" : "HTTP/1.1 200 OK\r\n") +
-            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-            (head ? "" : body);  // a HEAD reply has no body
-        asio::write(s, asio::buffer(reply), ec);
-      }
-    }
+  std::string Answer(const std::string& head) {
+    const bool fail = answered_++ < failures_;
+    const std::string body =
+        fail ? "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
+             : "";
+    return testing::ScriptedHttpServer::Response(fail ? "503 Slow Down" : "200 OK", body, "",
+                                                 head.rfind("HEAD", 0) == 0);
   }
 
-  int failures_;
-  std::atomic<int> requests_{0};
-  std::atomic<bool> stop_{false};
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::thread thread_;
+  const int failures_;
+  std::atomic<int> answered_{0};
+  testing::ScriptedHttpServer server_;  // last: its thread calls Answer
 };
 
 Status CheckBucket(uint16_t port, int max_attempts) {
