@@ -143,7 +143,8 @@ S3Store::S3Store(asio::any_io_executor executor, S3Config config, HttpEndpoint e
                   std::to_string(endpoint_.port);
   http_ =
       std::make_unique<HttpClient>(std::move(executor), endpoint_,
-                                   HttpTimeouts{config_.connect_timeout, config_.request_timeout});
+                                   HttpTimeouts{config_.connect_timeout, config_.request_timeout},
+                                   HttpLimits{config_.max_response_body});
   credentials_ = config_.credentials_provider
                      ? config_.credentials_provider
                      : std::make_shared<StaticCredentialsProvider>(config_.credentials);
@@ -178,6 +179,8 @@ HttpRequest S3Store::Sign(const Call& call, const Credentials& credentials) cons
   req.headers = std::move(in.headers);
   req.headers.emplace_back("authorization", sig.authorization);
   req.body = call.body;
+  req.max_response_body = call.max_response_body;
+  req.binary_response = call.binary_response;
   return req;
 }
 
@@ -280,13 +283,30 @@ Awaitable<Result<GetResult>> S3Store::Get(std::string key, GetOptions options) {
   }
   if (!options.if_match.empty())
     call.headers.emplace_back("if-match", "\"" + options.if_match + "\"");
+  // The body lands in the result as received: no copy, and no more than the range asked for.
+  const bool bounded = options.range && options.range->length;
+  if (bounded) call.max_response_body = *options.range->length;
+  call.binary_response = true;
   auto r = co_await Send(call);
-  if (!r.ok()) co_return r.status();
+  if (!r.ok()) {
+    if (bounded && r.status().code() == ErrorCode::kTooBig) {
+      co_return ProtocolError("GET " + call.key + " (bytes " +
+                              std::to_string(options.range->offset) + "+" +
+                              std::to_string(*options.range->length) + ") at " + endpoint_url_ +
+                              ": the response body is longer than the range");
+    }
+    co_return r.status();
+  }
   if (r->status != 200 && r->status != 206) co_return ErrorFor(call, *r);
+  if (r->status == 200 && options.range && options.range->offset > 0) {
+    // The whole object instead of the range: its bytes would be taken for the range's.
+    co_return ProtocolError("GET " + call.key + " from offset " +
+                            std::to_string(options.range->offset) + " at " + endpoint_url_ +
+                            ": answered 200 with the whole object, not 206 with the range");
+  }
   GetResult out;
   out.info = InfoFromHeaders(call.key, *r);
-  out.data.resize(r->body.size());
-  std::memcpy(out.data.data(), r->body.data(), r->body.size());
+  out.data = std::move(r->data);
   co_return out;
 }
 
@@ -493,7 +513,8 @@ Awaitable<Result<ObjectInfo>> S3Store::CompleteMultipart(std::string key, std::s
   // S3 may answer 200 and then an <Error> document: the upload failed after all. (The success
   // document is CompleteMultipartUploadResult; some servers name it ...Response.)
   if (!doc.load_buffer(r->body.data(), r->body.size()) || doc.child("Error") ||
-      (!doc.child("CompleteMultipartUploadResult") && !doc.child("CompleteMultipartUploadResponse"))) {
+      (!doc.child("CompleteMultipartUploadResult") &&
+       !doc.child("CompleteMultipartUploadResponse"))) {
     co_return ErrorFor(call, HttpResponse{500, r->headers, r->body});
   }
   // The reply carries no size or LastModified: one HEAD gives the object as stored.

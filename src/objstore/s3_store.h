@@ -30,6 +30,10 @@ struct S3Config {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{60000};
   int max_attempts = 5;
+  // The longest response body accepted, except for a ranged GET: that one may not exceed its
+  // range (a longer body is a kProtocol error). A body over the bound fails with kTooBig before
+  // it is buffered.
+  uint64_t max_response_body = uint64_t{64} << 20;
   std::chrono::milliseconds backoff_base{50};
   std::chrono::milliseconds backoff_cap{5000};
 };
@@ -70,6 +74,8 @@ class S3Store : public ObjectStore {
     std::vector<std::pair<std::string, std::string>> query;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    uint64_t max_response_body = 0;  // 0: S3Config::max_response_body
+    bool binary_response = false;    // a 2xx body arrives in HttpResponse::data
   };
   S3Store(asio::any_io_executor executor, S3Config config, HttpEndpoint endpoint, bool path_style);
   HttpRequest Sign(const Call& call, const Credentials& credentials) const;
