@@ -242,6 +242,13 @@ uint32_t InitialXid(uint64_t connection_id) {
   return static_cast<uint32_t>(x ^ (x >> 31));
 }
 
+Counter& RefusedConnections() {
+  static Counter& refused = DefaultMetrics().GetCounter(
+      "bucketfs_rpc_connections_refused_total",
+      "RPC connections closed at once because max_connections were open.");
+  return refused;
+}
+
 }  // namespace
 
 // Counts a connection in the metrics while it exists.
@@ -596,7 +603,9 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
         options_(options),
         strand_(asio::make_strand(executor_)),
         acceptor_(strand_),
-        programs_(std::make_shared<ProgramTable>()) {}
+        programs_(std::make_shared<ProgramTable>()) {
+    RefusedConnections();  // on the metrics endpoint from the start, at 0
+  }
 
   void AddProgram(std::shared_ptr<Program> p) {
     if (!reverse_caller_) reverse_caller_ = std::make_shared<ServerReverseCaller>(weak_from_this());
@@ -730,10 +739,7 @@ Awaitable<void> Server::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
 }
 
 void Server::Impl::Refuse(tcp::socket socket) {
-  static Counter& refused = DefaultMetrics().GetCounter(
-      "bucketfs_rpc_connections_refused_total",
-      "RPC connections closed at once because max_connections were open.");
-  refused.Inc();
+  RefusedConnections().Inc();
   ++refused_unlogged_;
   const auto now = std::chrono::steady_clock::now();
   if (!last_refusal_log_ || now - *last_refusal_log_ >= kRefusalLogInterval) {
