@@ -31,6 +31,8 @@ struct ServeFlags {
   std::string cache_block = "4M";
   std::string staging_size = "10G";
   std::string part_size = "16M";
+  std::string payload_memory = "256M";
+  std::string s3_max_response = "64M";
 };
 
 void AddServeCommand(CLI::App& app, ServeFlags& f) {
@@ -84,6 +86,21 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
                    "Most blocks fetched ahead of a sequential reader (0 disables read-ahead)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
+  serve
+      ->add_option("--payload-memory", f.payload_memory,
+                   "Memory for NFS payloads in flight, half for requests as read (WRITE data), "
+                   "half for replies until sent (READ data); calls wait when it is full")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-connections", f.config.max_connections,
+                   "NFS connections open at once; more are refused")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  serve
+      ->add_option("--s3-max-response", f.s3_max_response,
+                   "Longest S3 response body accepted other than a ranged GET's (LIST pages, "
+                   "errors); a ranged GET never gets more than its range")
+      ->capture_default_str();
   serve->add_option("--metrics-listen", f.config.metrics_listen,
                     "Serve Prometheus metrics at http://HOST:PORT/metrics (default: off), e.g. "
                     "127.0.0.1:9464");
@@ -131,7 +148,9 @@ Status BuildConfig(ServeFlags& f) {
         std::tuple{"--cache-disk-size", &f.cache_disk, &f.config.cache_disk_bytes},
         std::tuple{"--cache-block-size", &f.cache_block, &f.config.cache_block_size},
         std::tuple{"--staging-size", &f.staging_size, &f.config.staging_bytes},
-        std::tuple{"--upload-part-size", &f.part_size, &f.config.upload_part_size}}) {
+        std::tuple{"--upload-part-size", &f.part_size, &f.config.upload_part_size},
+        std::tuple{"--payload-memory", &f.payload_memory, &f.config.payload_memory_bytes},
+        std::tuple{"--s3-max-response", &f.s3_max_response, &f.config.s3_max_response_bytes}}) {
     auto size = server::ParseSize(*text);
     if (!size.ok()) return size.status().WithContext(flag);
     *out = *size;
@@ -139,6 +158,14 @@ Status BuildConfig(ServeFlags& f) {
   if (f.config.upload_part_size < (uint64_t{5} << 20) ||
       f.config.upload_part_size > (uint64_t{5} << 30)) {
     return InvalidArgumentError("--upload-part-size: must be between 5M and 5G (S3's limits)");
+  }
+  if (f.config.payload_memory_bytes < (uint64_t{4} << 20)) {
+    // Each half must hold a READ (1 MiB) and a WRITE record, or calls run one at a time.
+    return InvalidArgumentError("--payload-memory: must be at least 4M");
+  }
+  if (f.config.s3_max_response_bytes < (uint64_t{4} << 20)) {
+    // A LIST page of 1,000 keys of 1,024 bytes is about 1.5 MB.
+    return InvalidArgumentError("--s3-max-response: must be at least 4M");
   }
   for (const std::string& b : f.buckets) {
     BFS_ASSIGN_OR_RETURN(server::ExportConfig e, server::ParseExport(b));

@@ -54,6 +54,15 @@ struct ServeConfig {
   uint64_t upload_part_size = 16ull << 20;  // multipart part size; single PUT up to it
   uint32_t upload_delay_ms = 500;           // last CLOSE → upload
 
+  // NFS payload memory (docs/cache.md, "Payload memory"): the bytes of call records as read
+  // (WRITE data) and of what calls allocate for their replies (READ data), until the reply is
+  // built or written, stay within payload_memory_bytes, half for each; calls wait when it is
+  // full. Accepted connections beyond max_connections are closed at once (and logged).
+  uint64_t payload_memory_bytes = 256ull << 20;
+  uint32_t max_connections = 4096;
+  // Longest S3 response body other than a ranged GET's (which may not exceed its range).
+  uint64_t s3_max_response_bytes = 64ull << 20;
+
   // Prometheus endpoint, "HOST:PORT"; empty: off.
   std::string metrics_listen;
 

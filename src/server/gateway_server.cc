@@ -7,6 +7,7 @@
 #include <cmath>
 #include <future>
 
+#include "base/byte_budget.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "gateway/object_fs.h"
@@ -25,6 +26,38 @@
 
 namespace bucketfs::server {
 namespace {
+
+// The NFS payload budgets as metrics, read at scrape time.
+void RegisterPayloadMetrics(const std::shared_ptr<ByteBudget>& request,
+                            const std::shared_ptr<ByteBudget>& reply) {
+  using Sample = MetricsRegistry::Sample;
+  using Type = MetricsRegistry::Type;
+  std::weak_ptr<ByteBudget> weak_request = request, weak_reply = reply;
+  auto family = [weak_request, weak_reply](auto pick) {
+    return [weak_request, weak_reply, pick]() -> std::vector<Sample> {
+      std::vector<Sample> out;
+      if (auto b = weak_request.lock())
+        out.push_back({{{"direction", "request"}}, pick(b->stats())});
+      if (auto b = weak_reply.lock()) out.push_back({{{"direction", "reply"}}, pick(b->stats())});
+      return out;
+    };
+  };
+  MetricsRegistry& m = DefaultMetrics();
+  m.SetCallback("bucketfs_rpc_payload_bytes",
+                "NFS payload bytes in flight: call records as read (request), buffers calls "
+                "allocated for replies until written (reply).",
+                Type::kGauge, family([](const ByteBudget::Stats& s) { return double(s.in_use); }));
+  m.SetCallback("bucketfs_rpc_payload_limit_bytes", "The payload budgets (--payload-memory).",
+                Type::kGauge,
+                family([](const ByteBudget::Stats& s) { return double(s.capacity); }));
+  m.SetCallback("bucketfs_rpc_payload_peak_bytes", "The most payload bytes in flight so far.",
+                Type::kGauge, family([](const ByteBudget::Stats& s) { return double(s.peak); }));
+  m.SetCallback("bucketfs_rpc_payload_waiting", "Reads and calls waiting for payload budget now.",
+                Type::kGauge, family([](const ByteBudget::Stats& s) { return double(s.waiting); }));
+  m.SetCallback("bucketfs_rpc_payload_waits_total",
+                "Times a connection or call had to wait for payload budget.", Type::kCounter,
+                family([](const ByteBudget::Stats& s) { return double(s.waits); }));
+}
 
 // Where an export's objects come from, for people: s3://BUCKET/PREFIX or LOCAL_DIR/BUCKET/PREFIX.
 std::string SourceOf(const ServeConfig& config, const ExportConfig& e) {
@@ -60,6 +93,7 @@ Result<std::shared_ptr<objstore::ObjectStore>> GatewayServer::MakeStore(const Ex
   s3.bucket = e.bucket;
   s3.credentials = std::move(creds);
   if (config_.force_path_style) s3.addressing = objstore::S3Config::Addressing::kPathStyle;
+  s3.max_response_body = config_.s3_max_response_bytes;
   BFS_ASSIGN_OR_RETURN(auto store, objstore::S3Store::Create(io_.get_executor(), std::move(s3)));
   return objstore::WithMetrics(std::shared_ptr<objstore::ObjectStore>(std::move(store)));
 }
@@ -355,7 +389,14 @@ Status GatewayServer::Start() {
   }
   nfs_ = std::make_shared<nfs::NfsServer>(io_.get_executor(), exports_, nfs_opts);
   RegisterStateMetrics();
-  rpc_ = std::make_unique<rpc::Server>(io_.get_executor(), rpc::ServerOptions{});
+  rpc::ServerOptions rpc_opts;
+  rpc_opts.max_connections = config_.max_connections;
+  // Half of the payload memory for call records as read, half for replies (docs/cache.md).
+  const uint64_t request_half = config_.payload_memory_bytes / 2;
+  rpc_opts.request_budget = std::make_shared<ByteBudget>(request_half);
+  rpc_opts.reply_budget = std::make_shared<ByteBudget>(config_.payload_memory_bytes - request_half);
+  RegisterPayloadMetrics(rpc_opts.request_budget, rpc_opts.reply_budget);
+  rpc_ = std::make_unique<rpc::Server>(io_.get_executor(), rpc_opts);
   rpc_->AddProgram(nfs_->program());
   BFS_RETURN_IF_ERROR(rpc_->Listen(config_.listen_host, config_.listen_port));
   started_ = std::chrono::steady_clock::now();
@@ -392,6 +433,11 @@ Status GatewayServer::Start() {
           ? std::string("no disk tier")
           : fmt::format("disk tier {} ({} MiB, {} blocks reused)", cache_->options().disk_dir,
                         cache_->options().disk_bytes >> 20, st.disk.files));
+  BFS_LOG_INFO(
+      "NFS payload memory: {} MiB for requests, {} MiB for replies; at most {} connections",
+      (config_.payload_memory_bytes / 2) >> 20,
+      (config_.payload_memory_bytes - config_.payload_memory_bytes / 2) >> 20,
+      config_.max_connections);
   for (const ExportConfig& e : config_.exports) {
     BFS_LOG_INFO("exporting {} as /{}", SourceOf(config_, e), e.name);
   }
