@@ -293,9 +293,9 @@ class SharedFilesSource final : public CredentialsSource {
       co_return p.credentials;
     }
     if (!p.role_arn.empty() && !p.web_identity_token_file.empty()) {
-      std::shared_ptr<CredentialsSource> delegate = WebIdentityFor(p);
-      if (!delegate) co_return web_identity_error_;
-      co_return co_await delegate->Fetch();
+      auto delegate = WebIdentityFor(p);
+      if (!delegate.ok()) co_return delegate.status();
+      co_return co_await (*delegate)->Fetch();
     }
     if (!p.role_arn.empty()) {
       co_return NotSupportedError(
@@ -321,17 +321,14 @@ class SharedFilesSource final : public CredentialsSource {
   }
 
   // The web-identity source for the profile's settings; made once, again if they change.
-  std::shared_ptr<CredentialsSource> WebIdentityFor(const SharedProfile& p) {
+  Result<std::shared_ptr<CredentialsSource>> WebIdentityFor(const SharedProfile& p) {
     std::lock_guard lock(mu_);
     const std::string key =
         p.role_arn + '\n' + p.web_identity_token_file + '\n' + p.role_session_name;
     if (web_identity_ && web_identity_key_ == key) return web_identity_;
     Status error;
     HttpEndpoint sts = StsEndpointFor(ctx_.env, ctx_.region, &error);
-    if (!error.ok()) {
-      web_identity_error_ = error;
-      return nullptr;
-    }
+    if (!error.ok()) return error;
     WebIdentitySource::Config c;
     c.token_file = ExpandHome(p.web_identity_token_file, ctx_.home);
     c.role_arn = p.role_arn;
@@ -352,7 +349,6 @@ class SharedFilesSource final : public CredentialsSource {
   std::mutex mu_;
   std::shared_ptr<CredentialsSource> web_identity_;  // guarded by mu_
   std::string web_identity_key_;                     // guarded by mu_
-  Status web_identity_error_;                        // guarded by mu_
 };
 
 // The ECS/EKS container credentials endpoint.
@@ -677,7 +673,7 @@ Awaitable<Result<Credentials>> ChainProvider::Resolve() {
         first = chosen_ == nullptr;
         if (first) chosen_ = step.get();
       }
-      if (first) BFS_LOG_INFO("S3 credentials from {}", step->Name());
+      if (first) BFS_LOG_DEBUG("S3 credentials from {}", step->Name());
       co_return r;
     }
     if (r.status().code() != ErrorCode::kNotFound) co_return InChain(step->Name(), r.status());
