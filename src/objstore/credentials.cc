@@ -3,11 +3,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
-#include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <pugixml.hpp>
-#include <sstream>
 
 namespace bucketfs::objstore {
 namespace {
@@ -217,28 +214,6 @@ Result<Credentials> ParseCredentialsJson(std::string_view json) {
     c.expiration = *t;
   }
   return c;
-}
-
-Result<Credentials> ResolveCredentials() {
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-  };
-  Credentials c{env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN")};
-  if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
-  std::string path = env("AWS_SHARED_CREDENTIALS_FILE");
-  if (path.empty() && !env("HOME").empty()) path = env("HOME") + "/.aws/credentials";
-  std::string profile = env("AWS_PROFILE");
-  if (profile.empty()) profile = "default";
-  std::ifstream f(path);
-  if (!f) return Status(ErrorCode::kAuth, "no S3 credentials: cannot read " + path);
-  std::stringstream text;
-  text << f.rdbuf();
-  auto p = FindSharedProfile(ParseIni(text.str()), {}, profile);
-  if (!p.ok() || p->credentials.access_key_id.empty()) {
-    return Status(ErrorCode::kAuth, "no S3 credentials in " + path + " (profile " + profile + ")");
-  }
-  return p->credentials;
 }
 
 }  // namespace bucketfs::objstore

@@ -62,8 +62,4 @@ Result<Credentials> ParseStsCredentials(std::string_view xml);
 // (optional). A "Code" other than "Success" (IMDS) is an error.
 Result<Credentials> ParseCredentialsJson(std::string_view json);
 
-// The old startup-only lookup (environment, then the shared credentials file), kept until the
-// gateway builds a CredentialsProvider instead.
-Result<Credentials> ResolveCredentials();
-
 }  // namespace bucketfs::objstore

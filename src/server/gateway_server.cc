@@ -15,7 +15,7 @@
 #include "meta/sqlite_meta_store.h"
 #include "nfs/nfs_server.h"
 #include "nfs/state.h"
-#include "objstore/credentials.h"
+#include "objstore/credentials_provider.h"
 #include "objstore/local_store.h"
 #include "objstore/metered_store.h"
 #include "objstore/s3_store.h"
@@ -86,16 +86,31 @@ Result<std::shared_ptr<objstore::ObjectStore>> GatewayServer::MakeStore(const Ex
     return objstore::WithMetrics(
         std::make_shared<objstore::LocalStore>(config_.local_dir, e.bucket, blocking_));
   }
-  BFS_ASSIGN_OR_RETURN(objstore::Credentials creds, objstore::ResolveCredentials());
   objstore::S3Config s3;
   s3.endpoint = config_.endpoint;
   s3.region = config_.region;
   s3.bucket = e.bucket;
-  s3.credentials = std::move(creds);
+  // Every export uses the default chain for now; a per-export profile goes here
+  // (CredentialsFor(e.profile)) once ExportConfig carries one.
+  s3.credentials_provider = CredentialsFor("");
   if (config_.force_path_style) s3.addressing = objstore::S3Config::Addressing::kPathStyle;
   s3.max_response_body = config_.s3_max_response_bytes;
   BFS_ASSIGN_OR_RETURN(auto store, objstore::S3Store::Create(io_.get_executor(), std::move(s3)));
   return objstore::WithMetrics(std::shared_ptr<objstore::ObjectStore>(std::move(store)));
+}
+
+std::shared_ptr<objstore::CredentialsProvider> GatewayServer::CredentialsFor(
+    const std::string& profile) {
+  auto& provider = credentials_[profile];
+  if (!provider) {
+    objstore::ChainOptions o;
+    o.executor = io_.get_executor();
+    o.profile = profile;
+    o.region = config_.region;
+    o.pool = &blocking_;
+    provider = objstore::MakeDefaultCredentialsChain(o);
+  }
+  return provider;
 }
 
 Status GatewayServer::CheckBuckets(
@@ -440,6 +455,10 @@ Status GatewayServer::Start() {
       config_.max_connections);
   for (const ExportConfig& e : config_.exports) {
     BFS_LOG_INFO("exporting {} as /{}", SourceOf(config_, e), e.name);
+  }
+  for (const auto& [profile, chain] : credentials_) {
+    BFS_LOG_INFO("S3 credentials{} from {}", profile.empty() ? "" : " of profile " + profile,
+                 chain->Current());
   }
   std::string port_opt =
       config_.listen_port == 2049 ? "" : ",port=" + std::to_string(config_.listen_port);

@@ -26,8 +26,10 @@
 #include "vfs/exports.h"
 
 namespace bucketfs::objstore {
+class ChainProvider;
+class CredentialsProvider;
 class ObjectStore;
-}
+}  // namespace bucketfs::objstore
 namespace bucketfs::meta {
 class AsyncMetaStore;
 }
@@ -72,6 +74,9 @@ class GatewayServer {
 
  private:
   Result<std::shared_ptr<objstore::ObjectStore>> MakeStore(const ExportConfig& e);
+  // The S3 credentials chain for a shared-files profile ("": AWS_PROFILE or "default"), made
+  // once per distinct profile and shared by every store that uses it.
+  std::shared_ptr<objstore::CredentialsProvider> CredentialsFor(const std::string& profile);
   Status CheckBuckets(const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores);
   // Locks the state directory and opens the metadata store in it.
   Status OpenState();
@@ -92,6 +97,8 @@ class GatewayServer {
   BlockingPool blocking_;
   uint64_t write_verifier_;  // NFS writeverf: this run's start time
   std::unique_ptr<StateDir> state_dir_;
+  // Profile → credentials chain (after blocking_ and io_: their file reads and requests run there).
+  std::map<std::string, std::shared_ptr<objstore::ChainProvider>> credentials_;
   std::shared_ptr<meta::AsyncMetaStore> meta_;  // after blocking_: its reads run there
   std::shared_ptr<cache::BlockCache> cache_;    // after blocking_: its disk I/O runs there
   std::unique_ptr<MetricsServer> metrics_;
