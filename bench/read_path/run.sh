@@ -6,16 +6,20 @@
 #   2. a 1 GiB object read sequentially, cold then hot: MiB/s for bucketfs, s3fs and rclone mount;
 #      the hot read also for nfs-ganesha serving the same file from local disk;
 #   3. hot random 4 KiB reads of that file at 1 and 32 outstanding requests (one connection per
-#      reader): ops/s, p50 and p99, bucketfs versus nfs-ganesha.
-# S3 is s3rver (serves ranges from files; moto reads whole objects per range GET) behind the
-# counting proxy (tests/s3proxy) for the fan-out run, and directly for the throughput runs.
+#      reader): ops/s, p50 and p99, bucketfs versus nfs-ganesha;
+#   4. the block size: cold sequential 1 GiB through the proxy with BENCH_DELAY_MS (30) per
+#      request (first-byte latency of real S3), at --cache-block-size 1M, 4M and 16M.
+# The sections run in that order, each against the setup docs/benchmarks.md describes: every
+# section starts its own gateway (default flags but --cache-memory 2G --cache-disk-size 0, and in
+# section 4 the block size measured; empty cache); S3 is s3rver (serves ranges from files; moto reads whole objects per range GET), behind
+# the counting proxy (tests/s3proxy) for sections 1 and 4 and directly for 2 and 3; section 3
+# first reads the file once so that the gateway serves it from memory. nfs-ganesha runs only for
+# the sections that compare with it (2 and 3).
 #
 # Usage: bench/read_path/run.sh [BUILD_DIR]   (default build/release; needs bucketfs and
 #   bench/read_client built there). Needs root (FUSE, ganesha), and:
 #   apt-get install -y s3fs rclone fuse3 nfs-ganesha nfs-ganesha-vfs libnfs-dev
 #   npm install --prefix "$BENCH_NODE_DIR" s3rver@3.7.1   (BENCH_NODE_DIR, default ~/.cache/bucketfs-bench)
-#   4. the block size: cold sequential 1 GiB through the proxy with BENCH_DELAY_MS (30) per
-#      request (first-byte latency of real S3), at --cache-block-size 1M, 4M and 16M.
 # Environment: BENCH_SKIP ("fanout seq rand blocksize" words to skip), BENCH_RAND_SECONDS (10).
 # Everything binds 127.0.0.1; every process started here is stopped by PID at exit.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -127,6 +131,34 @@ wait_mount() {
 }
 unmount() { fusermount -u "$1"; }
 
+# ---- nfs-ganesha serving the same 1 GiB file from local disk (sections 2 and 3) ----
+start_ganesha() {  # once; sets G_URL
+  [[ -n ${G_PID:-} ]] && return
+  G_PORT=$(free_port)
+  mkdir -p "$BFS_TMP/g/export/big" "$BFS_TMP/g/recov"
+  cp "$BFS_TMP/local/big_1g.bin" "$BFS_TMP/g/export/big/1g.bin"
+  cat >"$BFS_TMP/g/ganesha.conf" <<EOF
+NFS_CORE_PARAM { Bind_Addr = 127.0.0.1; NFS_Port = $G_PORT; Protocols = 4;
+                 Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }
+NFSV4 { Graceless = true; Lease_Lifetime = 20; Minor_Versions = 0, 1, 2;
+        RecoveryBackend = fs; RecoveryRoot = $BFS_TMP/g/recov; Only_Numeric_Owners = true; }
+EXPORT { Export_Id = 1; Path = $BFS_TMP/g/export; Pseudo = /vfs; Access_Type = RO;
+         Squash = No_Root_Squash; SecType = sys; Protocols = 4; Transports = TCP; FSAL { Name = VFS; } }
+EOF
+  ganesha.nfsd -F -f "$BFS_TMP/g/ganesha.conf" -L "$BFS_TMP/g/ganesha.log" -p "$BFS_TMP/g/ganesha.pid" &
+  G_PID=$!
+  BFS_PIDS+=("$G_PID")
+  wait_port "$G_PORT" 30
+  G_URL="nfs://127.0.0.1/vfs?version=4&nfsport=$G_PORT"
+  cat "$BFS_TMP/g/export/big/1g.bin" >/dev/null  # warm the page cache: ganesha serves it hot
+}
+stop_ganesha() {
+  [[ -n ${G_PID:-} ]] || return 0
+  kill "$G_PID"
+  wait "$G_PID" 2>/dev/null || true
+  unset G_PID G_URL
+}
+
 fan_files=(fan/f0.bin fan/f1.bin fan/f2.bin fan/f3.bin fan/f4.bin fan/f5.bin fan/f6.bin fan/f7.bin)
 data_bytes=$((512 << 20))
 
@@ -159,7 +191,24 @@ if [[ $skip != *" seq "* ]]; then
   say "rclone   cold: $("$CLIENT" seq "$BFS_TMP/rclone-seq" big/1g.bin)"
   say "rclone   hot:  $("$CLIENT" seq "$BFS_TMP/rclone-seq" big/1g.bin)"
   unmount "$BFS_TMP/rclone-seq"
+  start_ganesha
+  "$CLIENT" seq "$G_URL" big/1g.bin >/dev/null
+  say "ganesha  hot:  $("$CLIENT" seq "$G_URL" big/1g.bin)"
 fi
+
+if [[ $skip != *" rand "* ]]; then
+  say "== 3. hot random 4 KiB reads of the 1 GiB file (${rand_seconds} s each; S3 = s3rver directly)"
+  # Its own gateway in the default setup, whatever ran before; one sequential read puts the whole
+  # file in its memory tier.
+  start_gw "$S3_URL"
+  "$CLIENT" seq "$NFS_URL" big/1g.bin >/dev/null
+  start_ganesha
+  for n in 1 32; do
+    say "bucketfs $n outstanding: $("$CLIENT" rand "$NFS_URL" big/1g.bin "$n" "$rand_seconds")"
+    say "ganesha  $n outstanding: $("$CLIENT" rand "$G_URL" big/1g.bin "$n" "$rand_seconds")"
+  done
+fi
+stop_ganesha
 
 if [[ $skip != *" blocksize "* ]]; then
   say "== 4. block size: cold sequential 1 GiB read through the proxy with ${BENCH_DELAY_MS:-30} ms per request"
@@ -171,38 +220,6 @@ if [[ $skip != *" blocksize "* ]]; then
     say "bucketfs block $bs cold: $out gets=$(curl -sf "$PROXY/__proxy/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GET"])')"
   done
   curl -sf -X POST "$PROXY/__proxy/delay?ms=0" >/dev/null
-fi
-
-# ---- nfs-ganesha serving the same 1 GiB file from local disk ----
-G_PORT=$(free_port)
-mkdir -p "$BFS_TMP/g/export/big" "$BFS_TMP/g/recov"
-cp "$BFS_TMP/local/big_1g.bin" "$BFS_TMP/g/export/big/1g.bin"
-cat >"$BFS_TMP/g/ganesha.conf" <<EOF
-NFS_CORE_PARAM { Bind_Addr = 127.0.0.1; NFS_Port = $G_PORT; Protocols = 4;
-                 Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }
-NFSV4 { Graceless = true; Lease_Lifetime = 20; Minor_Versions = 0, 1, 2;
-        RecoveryBackend = fs; RecoveryRoot = $BFS_TMP/g/recov; Only_Numeric_Owners = true; }
-EXPORT { Export_Id = 1; Path = $BFS_TMP/g/export; Pseudo = /vfs; Access_Type = RO;
-         Squash = No_Root_Squash; SecType = sys; Protocols = 4; Transports = TCP; FSAL { Name = VFS; } }
-EOF
-ganesha.nfsd -F -f "$BFS_TMP/g/ganesha.conf" -L "$BFS_TMP/g/ganesha.log" -p "$BFS_TMP/g/ganesha.pid" &
-BFS_PIDS+=($!)
-wait_port "$G_PORT" 30
-G_URL="nfs://127.0.0.1/vfs?version=4&nfsport=$G_PORT"
-cat "$BFS_TMP/g/export/big/1g.bin" >/dev/null  # warm the page cache: ganesha serves it hot
-
-if [[ $skip != *" seq "* ]]; then
-  "$CLIENT" seq "$G_URL" big/1g.bin >/dev/null
-  say "ganesha  hot:  $("$CLIENT" seq "$G_URL" big/1g.bin)"
-fi
-
-if [[ $skip != *" rand "* ]]; then
-  say "== 3. hot random 4 KiB reads of the 1 GiB file (${rand_seconds} s each)"
-  [[ $skip == *" seq "* ]] && { start_gw "$S3_URL"; "$CLIENT" seq "$NFS_URL" big/1g.bin >/dev/null; }
-  for n in 1 32; do
-    say "bucketfs $n outstanding: $("$CLIENT" rand "$NFS_URL" big/1g.bin "$n" "$rand_seconds")"
-    say "ganesha  $n outstanding: $("$CLIENT" rand "$G_URL" big/1g.bin "$n" "$rand_seconds")"
-  done
 fi
 
 echo
