@@ -154,7 +154,7 @@ EOF
 }
 stop_ganesha() {
   [[ -n ${G_PID:-} ]] || return 0
-  kill "$G_PID"
+  kill "$G_PID" 2>/dev/null || true
   wait "$G_PID" 2>/dev/null || true
   unset G_PID G_URL
 }
