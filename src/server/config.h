@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,15 @@ struct ExportConfig {
   std::string name;    // export name: one path component
   std::string bucket;  // S3 bucket (or directory under --local-dir)
   std::string prefix;  // "" or a key prefix ending in "/"
+  // Per-export settings (an [[export]] table of the config file); empty or unset: the
+  // ServeConfig's.
+  std::string endpoint;
+  std::string region;
+  std::string profile;  // shared credentials/config profile; "": AWS_PROFILE or "default"
+  std::optional<bool> read_only;
+  std::optional<double> metadata_ttl_seconds;
+
+  bool operator==(const ExportConfig&) const = default;
 };
 
 struct ServeConfig {
@@ -92,5 +102,10 @@ Result<uint64_t> ParseSize(std::string_view text);
 // Parses "BUCKET" or "BUCKET:PREFIX" (the export is named after the bucket) or
 // "NAME=BUCKET[:PREFIX]". Normalises the prefix to end in "/".
 Result<ExportConfig> ParseExport(std::string_view text);
+
+// Checks an export given field by field (`bucketfs mount create`) as ParseExport checks its text:
+// a valid bucket name, a name that is one path component (default: the bucket), the prefix
+// normalised (no leading "/", a trailing one), an http(s) endpoint, a TTL within [0, 86400] s.
+Status NormalizeExport(ExportConfig* e);
 
 }  // namespace bucketfs::server
