@@ -90,9 +90,8 @@ Result<std::shared_ptr<objstore::ObjectStore>> GatewayServer::MakeStore(const Ex
   s3.endpoint = config_.endpoint;
   s3.region = config_.region;
   s3.bucket = e.bucket;
-  // Every export uses the default chain for now; a per-export profile goes here
-  // (CredentialsFor(e.profile)) once ExportConfig carries one.
-  s3.credentials_provider = CredentialsFor("");
+  // The export's profile, or the default chain (AWS_PROFILE or "default") when it names none.
+  s3.credentials_provider = CredentialsFor(e.profile);
   if (config_.force_path_style) s3.addressing = objstore::S3Config::Addressing::kPathStyle;
   s3.max_response_body = config_.s3_max_response_bytes;
   BFS_ASSIGN_OR_RETURN(auto store, objstore::S3Store::Create(io_.get_executor(), std::move(s3)));
