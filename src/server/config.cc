@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -101,13 +102,36 @@ Result<ExportConfig> ParseExport(std::string_view text) {
     return InvalidArgumentError("'" + e.bucket + "' is not a valid bucket name (in '" +
                                 std::string(text) + "')");
   }
-  if (e.name.empty()) e.name = e.bucket;
-  while (!e.prefix.empty() && e.prefix.front() == '/') e.prefix.erase(0, 1);
-  if (!e.prefix.empty() && e.prefix.back() != '/') e.prefix += '/';
-  if (e.name.find('/') != std::string::npos || e.name == "." || e.name == "..") {
-    return InvalidArgumentError("bad export name '" + e.name + "'");
-  }
+  BFS_RETURN_IF_ERROR(NormalizeExport(&e));
   return e;
+}
+
+Status NormalizeExport(ExportConfig* e) {
+  if (!ValidBucketName(e->bucket)) {
+    return InvalidArgumentError("'" + e->bucket + "' is not a valid bucket name");
+  }
+  if (e->name.empty()) e->name = e->bucket;
+  while (!e->prefix.empty() && e->prefix.front() == '/') e->prefix.erase(0, 1);
+  if (!e->prefix.empty() && e->prefix.back() != '/') e->prefix += '/';
+  const bool control = std::any_of(e->name.begin(), e->name.end(),
+                                   [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+  if (e->name.find('/') != std::string::npos || e->name == "." || e->name == ".." || control ||
+      e->name.size() > 255) {
+    return InvalidArgumentError("bad export name '" + e->name + "'");
+  }
+  if (e->prefix.find('\0') != std::string::npos) {
+    return InvalidArgumentError("the prefix contains a NUL byte");
+  }
+  if (!e->endpoint.empty() && !e->endpoint.starts_with("http://") &&
+      !e->endpoint.starts_with("https://")) {
+    return InvalidArgumentError("endpoint '" + e->endpoint +
+                                "' must start with http:// or https://");
+  }
+  if (e->metadata_ttl_seconds &&
+      !(*e->metadata_ttl_seconds >= 0 && *e->metadata_ttl_seconds <= 86400)) {
+    return InvalidArgumentError("the metadata TTL must be between 0 and 86400 seconds");
+  }
+  return Status::Ok();
 }
 
 }  // namespace bucketfs::server

@@ -52,5 +52,42 @@ TEST(ConfigTest, ParseExport) {
   EXPECT_FALSE(ParseExport("x/y=bucket").ok());
 }
 
+TEST(ConfigTest, NormalizeExport) {
+  ExportConfig e;
+  e.bucket = "my-data";
+  e.prefix = "/runs/7";
+  ASSERT_TRUE(NormalizeExport(&e).ok());
+  EXPECT_EQ(e.name, "my-data");
+  EXPECT_EQ(e.prefix, "runs/7/");
+  e.name = "ckpt:2026 a=b";  // anything that is one path component
+  e.endpoint = "https://s3.example";
+  e.metadata_ttl_seconds = 0.5;
+  EXPECT_TRUE(NormalizeExport(&e).ok());
+  struct Case {
+    const char* what;
+    void (*edit)(ExportConfig&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {"bucket", [](ExportConfig& x) { x.bucket = "a"; }, "'a' is not a valid bucket name"},
+      {"slash", [](ExportConfig& x) { x.name = "a/b"; }, "bad export name 'a/b'"},
+      {"dotdot", [](ExportConfig& x) { x.name = ".."; }, "bad export name '..'"},
+      {"control", [](ExportConfig& x) { x.name = "a\nb"; }, "bad export name 'a\nb'"},
+      {"long", [](ExportConfig& x) { x.name = std::string(256, 'n'); }, "bad export name"},
+      {"endpoint", [](ExportConfig& x) { x.endpoint = "ftp://x"; },
+       "endpoint 'ftp://x' must start with http:// or https://"},
+      {"ttl", [](ExportConfig& x) { x.metadata_ttl_seconds = -1; },
+       "the metadata TTL must be between 0 and 86400 seconds"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ExportConfig x = e;
+    c.edit(x);
+    Status s = NormalizeExport(&x);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+    EXPECT_TRUE(s.message().starts_with(c.message)) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace bucketfs::server
