@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 namespace bucketfs::server {
@@ -42,6 +44,16 @@ TEST(JsonWriterTest, NestsAndSeparates) {
   w.EndArray();
   w.EndObject();
   EXPECT_EQ(w.str(), R"({"s":"x","n":-42,"t":true,"z":null,"empty":[],"list":[{"a":1},{},"q\""]})");
+}
+
+TEST(JsonWriterTest, Doubles) {
+  JsonWriter w;
+  w.BeginArray().Double(5).Double(0.25).Double(-1e300).Double(0.1);
+  w.Double(std::numeric_limits<double>::infinity()).Double(std::nan("")).EndArray();
+  EXPECT_EQ(w.str(), "[5,0.25,-1e+300,0.1,null,null]");
+  auto v = ParseJson(w.str());
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->items()[3].number(), 0.1);
 }
 
 TEST(JsonParseTest, RoundTripsWhatTheWriterWrites) {
