@@ -153,12 +153,64 @@ unsigned HttpStatusFor(ErrorCode code) {
     case ErrorCode::kNotDir:
     case ErrorCode::kNameTooLong:
       return 400;  // a path that cannot name anything
+    case ErrorCode::kAuth:
+    case ErrorCode::kAccessDenied:
+      return 403;  // credentials rejected, or not allowed
+    case ErrorCode::kExists:
+    case ErrorCode::kNotEmpty:
+      return 409;  // a duplicate export, or one with uploads pending
     case ErrorCode::kUnavailable:
     case ErrorCode::kTimeout:
       return 503;  // transient: try again later
     default:
       return 500;
   }
+}
+
+Result<ExportConfig> ParseExportRequest(std::string_view body) {
+  auto doc = ParseJson(body);
+  if (!doc.ok()) {
+    return InvalidArgumentError("the request body is not JSON: " + doc.status().message());
+  }
+  if (!doc->is_object()) return InvalidArgumentError("the request body must be a JSON object");
+  ExportConfig e;
+  bool has_bucket = false;
+  for (const auto& [key, value] : doc->members()) {
+    std::string* text = key == "name"       ? &e.name
+                        : key == "bucket"   ? &e.bucket
+                        : key == "prefix"   ? &e.prefix
+                        : key == "endpoint" ? &e.endpoint
+                        : key == "region"   ? &e.region
+                                            : nullptr;
+    if (text != nullptr || key == "protocol") {
+      if (!value.is_string()) return InvalidArgumentError("'" + key + "' must be a string");
+      if (value.string().find('\0') != std::string::npos) {
+        return InvalidArgumentError("'" + key + "' contains a NUL byte");
+      }
+      if (text != nullptr) {
+        *text = value.string();
+      } else if (value.string() != "nfs") {
+        return InvalidArgumentError("protocol '" + value.string() +
+                                    "' is not supported (bucketfs serves nfs only)");
+      }
+      has_bucket |= key == "bucket";
+    } else if (key == "read_only") {
+      if (value.type() != JsonValue::Type::kBool) {
+        return InvalidArgumentError("'read_only' must be true or false");
+      }
+      e.read_only = value.boolean();
+    } else if (key == "metadata_ttl_seconds") {
+      if (!value.is_number()) {
+        return InvalidArgumentError("'metadata_ttl_seconds' must be a number");
+      }
+      e.metadata_ttl_seconds = value.number();
+    } else {
+      return InvalidArgumentError("unknown field '" + key + "' in the request body");
+    }
+  }
+  if (!has_bucket) return InvalidArgumentError("the request body names no bucket");
+  BFS_RETURN_IF_ERROR(NormalizeExport(&e));
+  return e;
 }
 
 // State shared by the AdminServer and its coroutines; outlives the AdminServer while they run.
@@ -184,6 +236,8 @@ class AdminServer::Impl : public std::enable_shared_from_this<AdminServer::Impl>
   static Awaitable<void> Serve(std::shared_ptr<Impl> self, std::shared_ptr<AdminConnection> conn);
   Awaitable<Reply> Handle(const Request& req);
   Awaitable<Reply> HandleRefresh(std::string_view query);
+  Awaitable<Reply> HandleCreateExport(const std::string& body);
+  Awaitable<Reply> HandleDeleteExport(std::string_view encoded_name, std::string_view query);
 
   bool stopped() {
     std::lock_guard lock(mu_);
@@ -374,7 +428,63 @@ Awaitable<Reply> AdminServer::Impl::Handle(const Request& req) {
     }
     co_return co_await HandleRefresh(query);
   }
+  if (path == "/v1/exports" && handlers_.list_exports && handlers_.create_export) {
+    if (req.method() == http::verb::get)
+      co_return Reply{http::status::ok, handlers_.list_exports(), {}};
+    if (req.method() == http::verb::post) co_return co_await HandleCreateExport(req.body());
+    Reply r = ErrorReply(http::status::method_not_allowed, "use GET or POST for /v1/exports");
+    r.allow = "GET, POST";
+    co_return r;
+  }
+  constexpr std::string_view kExportPrefix = "/v1/exports/";
+  if (path.starts_with(kExportPrefix) && path.size() > kExportPrefix.size() &&
+      handlers_.delete_export) {
+    if (req.method() != http::verb::delete_) {
+      Reply r = ErrorReply(http::status::method_not_allowed, "use DELETE for /v1/exports/NAME");
+      r.allow = "DELETE";
+      co_return r;
+    }
+    co_return co_await HandleDeleteExport(path.substr(kExportPrefix.size()), query);
+  }
   co_return ErrorReply(http::status::not_found, "no such endpoint: " + std::string(path));
+}
+
+Awaitable<Reply> AdminServer::Impl::HandleCreateExport(const std::string& body) {
+  auto request = ParseExportRequest(body);
+  if (!request.ok()) co_return ErrorReply(http::status::bad_request, request.status().message());
+  const std::string name = request->name;
+  auto created = co_await handlers_.create_export(std::move(*request));
+  if (!created.ok()) {
+    BFS_LOG_INFO("admin: export /{} not created: {}", name, created.status().ToString());
+    co_return ErrorReply(static_cast<http::status>(HttpStatusFor(created.status().code())),
+                         created.status().message());
+  }
+  co_return Reply{http::status::created, std::move(*created), {}};
+}
+
+Awaitable<Reply> AdminServer::Impl::HandleDeleteExport(std::string_view encoded_name,
+                                                       std::string_view query) {
+  auto name = PercentDecode(encoded_name);
+  if (!name)
+    co_return ErrorReply(http::status::bad_request, "malformed percent-encoding in the path");
+  auto force = QueryParam(query, "force");
+  if (!force.ok()) co_return ErrorReply(http::status::bad_request, force.status().message());
+  bool forced = false;
+  if (force->has_value()) {
+    const std::string& v = **force;
+    if (v.empty() || v == "1" || v == "true") {
+      forced = true;
+    } else if (v != "0" && v != "false") {
+      co_return ErrorReply(http::status::bad_request, "force must be 1, true, 0 or false");
+    }
+  }
+  auto deleted = co_await handlers_.delete_export(*name, forced);
+  if (!deleted.ok()) {
+    BFS_LOG_INFO("admin: export /{} not deleted: {}", *name, deleted.status().ToString());
+    co_return ErrorReply(static_cast<http::status>(HttpStatusFor(deleted.status().code())),
+                         deleted.status().message());
+  }
+  co_return Reply{http::status::ok, std::move(*deleted), {}};
 }
 
 Awaitable<Reply> AdminServer::Impl::HandleRefresh(std::string_view query) {

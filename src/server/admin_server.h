@@ -1,16 +1,23 @@
 // AdminServer: the gateway's local admin endpoint, HTTP/1.1 with JSON replies on a unix domain
 // socket (never on the network: only processes that can open the socket file, mode 0600, reach
-// it). `bucketfs status` and `bucketfs refresh` are its clients.
+// it). `bucketfs status`, `bucketfs refresh` and `bucketfs mount create|list|delete` are its
+// clients.
 //
-//   GET  /v1/status                → 200, the document AdminHandlers::status_json returns
-//   POST /v1/refresh?path=/EXP/REL → 200 {"refreshed":"/EXP/REL"}; on failure {"error":"..."}
-//                                    with 404 (kNotFound), 400 (bad path), 503 (kUnavailable)
-//                                    or 500 (anything else)
-//   any other path → 404, a known path with another method → 405, both {"error":"..."}
+//   GET    /v1/status                → 200, the document AdminHandlers::status_json returns
+//   POST   /v1/refresh?path=/EXP/REL → 200 {"refreshed":"/EXP/REL"}
+//   GET    /v1/exports               → 200, the document AdminHandlers::list_exports returns
+//   POST   /v1/exports               → 201, the document create_export returns; the body is a JSON
+//          object {"bucket":"b"} with optional "name", "prefix", "endpoint", "region" (strings),
+//          "read_only" (bool), "metadata_ttl_seconds" (number), "protocol" (only "nfs"); any
+//          other member is refused (400), as is a body ParseJson or NormalizeExport rejects
+//   DELETE /v1/exports/NAME[?force=1] → 200, the document delete_export returns (NAME
+//          percent-encoded; force: absent, "", "1", "true", "0" or "false")
+//   any other path → 404, a known path with another method → 405 (with Allow), a handler left
+//   empty → 404; every failure is {"error":"message"}, its HTTP status from HttpStatusFor().
 //
-// Parameters travel in the query string (URL-encoded); requests carry no body. One request per
-// connection (the reply closes it), requests are bounded by max_request_size (413 beyond), and a
-// connection that sends nothing for idle_timeout is closed.
+// Parameters travel in the query string (URL-encoded); only POST /v1/exports carries a body. One
+// request per connection (the reply closes it), requests are bounded by max_request_size (413
+// beyond), and a connection that sends nothing for idle_timeout is closed.
 //
 // The server knows nothing of the gateway: what it reports and does comes from AdminHandlers.
 //
@@ -29,6 +36,7 @@
 
 #include "base/async.h"
 #include "base/status.h"
+#include "server/config.h"
 
 namespace bucketfs::server {
 
@@ -37,6 +45,13 @@ struct AdminHandlers {
   std::function<std::string()> status_json;
   // Forces revalidation of `path` ("/EXPORT/rel/path") against the object store.
   std::function<Awaitable<Status>(std::string path)> refresh;
+  // The body of GET /v1/exports: one JSON document.
+  std::function<std::string()> list_exports;
+  // POST /v1/exports: adds the export (already checked with NormalizeExport); on success the
+  // reply document.
+  std::function<Awaitable<Result<std::string>>(ExportConfig request)> create_export;
+  // DELETE /v1/exports/NAME: removes the export; on success the reply document.
+  std::function<Awaitable<Result<std::string>>(std::string name, bool force)> delete_export;
 };
 
 struct AdminServerOptions {
@@ -68,7 +83,12 @@ class AdminServer {
   std::shared_ptr<Impl> impl_;
 };
 
-// The HTTP status that reports a failed refresh with `code`.
+// The HTTP status that reports a failed request with `code`: 404 kNotFound, 400 a malformed
+// argument, 403 credentials rejected or access denied, 409 kExists (a duplicate export) or
+// kNotEmpty (an export with pending uploads), 503 kUnavailable or kTimeout, else 500.
 unsigned HttpStatusFor(ErrorCode code);
+
+// Parses the body of POST /v1/exports (see above) into a normalised ExportConfig.
+Result<ExportConfig> ParseExportRequest(std::string_view body);
 
 }  // namespace bucketfs::server

@@ -29,6 +29,7 @@ namespace http = beast::http;
 using asio::local::stream_protocol;
 
 constexpr char kStatusJson[] = R"({"version":"0.1.0","exports":[]})";
+constexpr char kExportsJson[] = R"({"exports":[{"name":"demo"}]})";
 
 struct HttpResult {
   int status = 0;
@@ -38,12 +39,15 @@ struct HttpResult {
 };
 
 // A blocking HTTP/1.1 client over the unix socket `path`.
-HttpResult Send(const std::string& path, http::verb method, const std::string& target) {
+HttpResult Send(const std::string& path, http::verb method, const std::string& target,
+                const std::string& body = "") {
   asio::io_context io;
   stream_protocol::socket socket(io);
   socket.connect(stream_protocol::endpoint(path));
   http::request<http::string_body> req(method, target, 11);
   req.set(http::field::host, "localhost");
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = body;
   req.prepare_payload();
   http::write(socket, req);
   beast::flat_buffer buffer;
@@ -106,12 +110,43 @@ class AdminServerTest : public ::testing::Test {
       if (path == "/demo/broken") co_return IoError("disk on fire");
       co_return Status::Ok();
     };
+    h.list_exports = [] { return std::string(kExportsJson); };
+    h.create_export = [this](ExportConfig e) -> Awaitable<Result<std::string>> {
+      {
+        std::lock_guard lock(mu_);
+        created_.push_back(e);
+      }
+      if (e.bucket == "dup-bucket") co_return Status(ErrorCode::kExists, "export /x exists");
+      if (e.bucket == "missing-bucket") co_return NotFoundError("bucket 'missing-bucket' absent");
+      if (e.bucket == "denied-bucket") co_return Status(ErrorCode::kAuth, "credentials rejected");
+      if (e.bucket == "down-bucket") co_return UnavailableError("cannot connect");
+      JsonWriter w;
+      w.BeginObject().Key("created").String(e.name).EndObject();
+      co_return w.str();
+    };
+    h.delete_export = [this](std::string name, bool force) -> Awaitable<Result<std::string>> {
+      {
+        std::lock_guard lock(mu_);
+        deleted_.emplace_back(name, force);
+      }
+      if (name == "busy" && !force) {
+        co_return Status(ErrorCode::kNotEmpty, "export /busy has 3 changes not yet uploaded");
+      }
+      if (name == "nosuch") co_return NotFoundError("no export named nosuch");
+      JsonWriter w;
+      w.BeginObject().Key("deleted").String(name).Key("force").Bool(force).EndObject();
+      co_return w.str();
+    };
     return h;
   }
 
   // Starts a server on path_ and an io thread; returns Start()'s status.
   Status StartServing(AdminServerOptions options = {}) {
-    server_ = std::make_unique<AdminServer>(io_.get_executor(), path_, FakeHandlers(), options);
+    return StartServingWith(FakeHandlers(), options);
+  }
+  Status StartServingWith(AdminHandlers handlers, AdminServerOptions options = {}) {
+    server_ =
+        std::make_unique<AdminServer>(io_.get_executor(), path_, std::move(handlers), options);
     Status s = server_->Start();
     if (s.ok()) thread_ = std::thread([this] { io_.run(); });
     return s;
@@ -136,6 +171,8 @@ class AdminServerTest : public ::testing::Test {
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::string> refreshed_;
+  std::vector<ExportConfig> created_;
+  std::vector<std::pair<std::string, bool>> deleted_;
 };
 
 TEST_F(AdminServerTest, Status) {
@@ -319,6 +356,137 @@ TEST_F(AdminServerTest, TooLongPathIsRefused) {
   EXPECT_NE(s.message().find("too long"), std::string::npos);
 }
 
+TEST_F(AdminServerTest, ListExports) {
+  ASSERT_TRUE(StartServing().ok());
+  HttpResult r = Send(path_, http::verb::get, "/v1/exports");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.body, kExportsJson);
+}
+
+TEST_F(AdminServerTest, CreateExportPassesTheNormalisedRequest) {
+  ASSERT_TRUE(StartServing().ok());
+  HttpResult r = Send(path_, http::verb::post, "/v1/exports",
+                      R"({"bucket":"my-data","prefix":"/runs/7","endpoint":"http://127.0.0.1:9",)"
+                      R"("region":"eu-west-1","read_only":true,"metadata_ttl_seconds":0.5,)"
+                      R"("protocol":"nfs"})");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, R"({"created":"my-data"})");
+  r = Send(path_, http::verb::post, "/v1/exports", R"({"name":"ckpt","bucket":"other"})");
+  EXPECT_EQ(r.status, 201);
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(created_.size(), 2u);
+  const ExportConfig& a = created_[0];
+  EXPECT_EQ(a.name, "my-data");  // defaults to the bucket
+  EXPECT_EQ(a.bucket, "my-data");
+  EXPECT_EQ(a.prefix, "runs/7/");
+  EXPECT_EQ(a.endpoint, "http://127.0.0.1:9");
+  EXPECT_EQ(a.region, "eu-west-1");
+  EXPECT_EQ(a.read_only, std::optional<bool>(true));
+  EXPECT_EQ(a.metadata_ttl_seconds, std::optional<double>(0.5));
+  const ExportConfig& b = created_[1];
+  EXPECT_EQ(b.name, "ckpt");
+  EXPECT_EQ(b.prefix, "");
+  EXPECT_FALSE(b.read_only.has_value());
+  EXPECT_FALSE(b.metadata_ttl_seconds.has_value());
+}
+
+TEST_F(AdminServerTest, CreateExportErrors) {
+  ASSERT_TRUE(StartServing().ok());
+  struct Case {
+    const char* body;
+    int status;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"", 400, "the request body is not JSON: "},
+      {"{", 400, "the request body is not JSON: "},
+      {"[1]", 400, "the request body must be a JSON object"},
+      {R"({"name":"x"})", 400, "the request body names no bucket"},
+      {R"({"bucket":"my-data","colour":"red"})", 400, "unknown field 'colour' in the request body"},
+      {R"({"bucket":5})", 400, "'bucket' must be a string"},
+      {R"({"bucket":"my-data","read_only":1})", 400, "'read_only' must be true or false"},
+      {R"({"bucket":"my-data","metadata_ttl_seconds":"5"})", 400,
+       "'metadata_ttl_seconds' must be a number"},
+      {R"({"bucket":"my-data","metadata_ttl_seconds":-1})", 400,
+       "the metadata TTL must be between 0 and 86400 seconds"},
+      {R"({"bucket":"my-data","protocol":"smb"})", 400,
+       "protocol 'smb' is not supported (bucketfs serves nfs only)"},
+      {R"({"bucket":"my data"})", 400, "'my data' is not a valid bucket name"},
+      {R"({"bucket":"my-data","name":"a/b"})", 400, "bad export name 'a/b'"},
+      {"{\"bucket\":\"my-data\",\"name\":\"a\\u0000b\"}", 400, "'name' contains a NUL byte"},
+      {R"({"bucket":"my-data","endpoint":"s3.example"})", 400,
+       "endpoint 's3.example' must start with http:// or https://"},
+      {R"({"bucket":"dup-bucket"})", 409, "export /x exists"},
+      {R"({"bucket":"missing-bucket"})", 404, "bucket 'missing-bucket' absent"},
+      {R"({"bucket":"denied-bucket"})", 403, "credentials rejected"},
+      {R"({"bucket":"down-bucket"})", 503, "cannot connect"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    HttpResult r = Send(path_, http::verb::post, "/v1/exports", c.body);
+    EXPECT_EQ(r.status, c.status);
+    EXPECT_TRUE(ErrorOf(r.body).starts_with(c.error)) << r.body;
+  }
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(created_.size(), 4u);  // only the requests that parsed reached the handler
+}
+
+TEST_F(AdminServerTest, DeleteExport) {
+  ASSERT_TRUE(StartServing().ok());
+  HttpResult r = Send(path_, http::verb::delete_, "/v1/exports/my%20data");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"deleted":"my data","force":false})");
+  r = Send(path_, http::verb::delete_, "/v1/exports/busy");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(ErrorOf(r.body), "export /busy has 3 changes not yet uploaded");
+  for (const char* force : {"?force=1", "?force", "?force=true", "?x=2&force="}) {
+    SCOPED_TRACE(force);
+    r = Send(path_, http::verb::delete_, std::string("/v1/exports/busy") + force);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, R"({"deleted":"busy","force":true})");
+  }
+  r = Send(path_, http::verb::delete_, "/v1/exports/busy?force=0");
+  EXPECT_EQ(r.status, 409);
+  r = Send(path_, http::verb::delete_, "/v1/exports/busy?force=maybe");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ErrorOf(r.body), "force must be 1, true, 0 or false");
+  r = Send(path_, http::verb::delete_, "/v1/exports/nosuch");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(ErrorOf(r.body), "no export named nosuch");
+  r = Send(path_, http::verb::delete_, "/v1/exports/a%zz");
+  EXPECT_EQ(r.status, 400);
+  std::lock_guard lock(mu_);
+  EXPECT_EQ(deleted_.size(), 8u);
+  EXPECT_EQ(deleted_[0], (std::pair<std::string, bool>("my data", false)));
+}
+
+TEST_F(AdminServerTest, ExportsWrongMethods) {
+  ASSERT_TRUE(StartServing().ok());
+  HttpResult r = Send(path_, http::verb::put, "/v1/exports", "{}");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "GET, POST");
+  EXPECT_EQ(ErrorOf(r.body), "use GET or POST for /v1/exports");
+  r = Send(path_, http::verb::get, "/v1/exports/demo");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "DELETE");
+  r = Send(path_, http::verb::delete_, "/v1/exports/");
+  EXPECT_EQ(r.status, 404);
+  std::lock_guard lock(mu_);
+  EXPECT_TRUE(deleted_.empty());
+  EXPECT_TRUE(created_.empty());
+}
+
+TEST_F(AdminServerTest, ExportsWithoutHandlersAreUnknown) {
+  AdminHandlers h = FakeHandlers();
+  h.list_exports = nullptr;
+  h.create_export = nullptr;
+  h.delete_export = nullptr;
+  ASSERT_TRUE(StartServingWith(std::move(h)).ok());
+  EXPECT_EQ(Send(path_, http::verb::get, "/v1/exports").status, 404);
+  EXPECT_EQ(Send(path_, http::verb::delete_, "/v1/exports/demo").status, 404);
+}
+
 TEST(HttpStatusForTest, Codes) {
   EXPECT_EQ(HttpStatusFor(ErrorCode::kNotFound), 404u);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kInvalidArgument), 400u);
@@ -326,6 +494,11 @@ TEST(HttpStatusForTest, Codes) {
   EXPECT_EQ(HttpStatusFor(ErrorCode::kUnavailable), 503u);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kIo), 500u);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kInternal), 500u);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kExists), 409u);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kNotEmpty), 409u);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kAuth), 403u);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kAccessDenied), 403u);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kTimeout), 503u);
 }
 
 }  // namespace
