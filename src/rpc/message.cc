@@ -185,4 +185,65 @@ bool DecodeReply(ByteView record, ReplyHeader* out) {
   return DecodeDenied(d, out);
 }
 
+std::string_view AcceptStatName(AcceptStat s) {
+  switch (s) {
+    case AcceptStat::kSuccess:
+      return "SUCCESS";
+    case AcceptStat::kProgUnavail:
+      return "PROG_UNAVAIL";
+    case AcceptStat::kProgMismatch:
+      return "PROG_MISMATCH";
+    case AcceptStat::kProcUnavail:
+      return "PROC_UNAVAIL";
+    case AcceptStat::kGarbageArgs:
+      return "GARBAGE_ARGS";
+    case AcceptStat::kSystemErr:
+      return "SYSTEM_ERR";
+  }
+  return "?";
+}
+
+std::string_view AuthStatName(AuthStat s) {
+  switch (s) {
+    case AuthStat::kOk:
+      return "AUTH_OK";
+    case AuthStat::kBadCred:
+      return "AUTH_BADCRED";
+    case AuthStat::kRejectedCred:
+      return "AUTH_REJECTEDCRED";
+    case AuthStat::kBadVerf:
+      return "AUTH_BADVERF";
+    case AuthStat::kRejectedVerf:
+      return "AUTH_REJECTEDVERF";
+    case AuthStat::kTooWeak:
+      return "AUTH_TOOWEAK";
+  }
+  return "?";
+}
+
+Result<Bytes> ReplyResults(ByteView record, std::string_view what_sv) {
+  const std::string what(what_sv);
+  ReplyHeader reply;
+  if (!DecodeReply(record, &reply)) return ProtocolError(what + ": malformed reply");
+  if (reply.reply_stat == ReplyStat::kDenied) {
+    if (reply.reject_stat == RejectStat::kRpcMismatch) {
+      return ProtocolError(what + ": denied: RPC_MISMATCH (versions " +
+                           std::to_string(reply.mismatch_low) + "-" +
+                           std::to_string(reply.mismatch_high) + ")");
+    }
+    return ProtocolError(what + ": denied: AUTH_ERROR " +
+                         std::string(AuthStatName(reply.auth_stat)));
+  }
+  if (reply.accept_stat == AcceptStat::kProgMismatch) {
+    return ProtocolError(what + ": accepted with PROG_MISMATCH (versions " +
+                         std::to_string(reply.mismatch_low) + "-" +
+                         std::to_string(reply.mismatch_high) + ")");
+  }
+  if (reply.accept_stat != AcceptStat::kSuccess) {
+    return ProtocolError(what + ": accepted with " +
+                         std::string(AcceptStatName(reply.accept_stat)));
+  }
+  return Bytes(reply.results.begin(), reply.results.end());
+}
+
 }  // namespace bucketfs::rpc

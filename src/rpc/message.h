@@ -10,8 +10,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "base/bytes.h"
+#include "base/status.h"
 #include "rpc/program.h"
 #include "rpc/xdr.h"
 
@@ -83,5 +85,14 @@ struct ReplyHeader {
   ByteView results;                                   // SUCCESS results, borrowed from the record
 };
 bool DecodeReply(ByteView record, ReplyHeader* out);
+
+// The results of the REPLY `record` to a call we made, when it was accepted with SUCCESS (the
+// bytes after accept_stat). Otherwise kProtocol, the message starting with `what` (the call, e.g.
+// "callback to program 1073741824 version 1 procedure 1") and naming the reason: malformed,
+// denied with RPC_MISMATCH or AUTH_ERROR, or accepted with another accept_stat.
+Result<Bytes> ReplyResults(ByteView record, std::string_view what);
+
+std::string_view AcceptStatName(AcceptStat s);
+std::string_view AuthStatName(AuthStat s);
 
 }  // namespace bucketfs::rpc

@@ -144,42 +144,6 @@ Awaitable<void> BuildReply(const ProgramTable& programs, const CallContext& ctx,
   EncodeAcceptedReply(out, ctx.xid, AcceptStat::kSystemErr);
 }
 
-std::string_view AcceptStatName(AcceptStat s) {
-  switch (s) {
-    case AcceptStat::kSuccess:
-      return "SUCCESS";
-    case AcceptStat::kProgUnavail:
-      return "PROG_UNAVAIL";
-    case AcceptStat::kProgMismatch:
-      return "PROG_MISMATCH";
-    case AcceptStat::kProcUnavail:
-      return "PROC_UNAVAIL";
-    case AcceptStat::kGarbageArgs:
-      return "GARBAGE_ARGS";
-    case AcceptStat::kSystemErr:
-      return "SYSTEM_ERR";
-  }
-  return "?";
-}
-
-std::string_view AuthStatName(AuthStat s) {
-  switch (s) {
-    case AuthStat::kOk:
-      return "AUTH_OK";
-    case AuthStat::kBadCred:
-      return "AUTH_BADCRED";
-    case AuthStat::kRejectedCred:
-      return "AUTH_REJECTEDCRED";
-    case AuthStat::kBadVerf:
-      return "AUTH_BADVERF";
-    case AuthStat::kRejectedVerf:
-      return "AUTH_REJECTEDVERF";
-    case AuthStat::kTooWeak:
-      return "AUTH_TOOWEAK";
-  }
-  return "?";
-}
-
 // The outcome of a reverse call as computed on the connection's strand (default-constructible,
 // as co_spawn requires of a result).
 struct ReverseOutcome {
@@ -192,31 +156,9 @@ ReverseOutcome ReverseCallOutcome(const ReverseCallHeader& header, ByteView reco
   const std::string what = "reverse call to program " + std::to_string(header.program) +
                            " version " + std::to_string(header.version) + " procedure " +
                            std::to_string(header.procedure);
-  ReplyHeader reply;
-  if (!DecodeReply(record, &reply)) return {ProtocolError(what + ": malformed reply"), {}};
-  if (reply.reply_stat == ReplyStat::kDenied) {
-    if (reply.reject_stat == RejectStat::kRpcMismatch) {
-      return {ProtocolError(what + ": denied: RPC_MISMATCH (versions " +
-                            std::to_string(reply.mismatch_low) + "-" +
-                            std::to_string(reply.mismatch_high) + ")"),
-              {}};
-    }
-    return {
-        ProtocolError(what + ": denied: AUTH_ERROR " + std::string(AuthStatName(reply.auth_stat))),
-        {}};
-  }
-  if (reply.accept_stat == AcceptStat::kProgMismatch) {
-    return {ProtocolError(what + ": accepted with PROG_MISMATCH (versions " +
-                          std::to_string(reply.mismatch_low) + "-" +
-                          std::to_string(reply.mismatch_high) + ")"),
-            {}};
-  }
-  if (reply.accept_stat != AcceptStat::kSuccess) {
-    return {
-        ProtocolError(what + ": accepted with " + std::string(AcceptStatName(reply.accept_stat))),
-        {}};
-  }
-  return {Status::Ok(), Bytes(reply.results.begin(), reply.results.end())};
+  Result<Bytes> results = ReplyResults(record, what);
+  if (!results.ok()) return {results.status(), {}};
+  return {Status::Ok(), std::move(*results)};
 }
 
 // `now + timeout`, saturating (a negative timeout is none).
