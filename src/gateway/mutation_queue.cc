@@ -83,10 +83,10 @@ bool MutationQueue::HasUpload(uint64_t ino) const {
 }
 
 std::vector<std::string> MutationQueue::KeysLocked(const Mutation& m,
-                                                   const UploadKeyFn& upload_key) const {
+                                                   const std::vector<std::string>* upload_keys) {
   switch (m.kind) {
     case Mutation::Kind::kUpload: {
-      std::vector<std::string> keys = upload_key ? upload_key(m.ino) : std::vector<std::string>{};
+      std::vector<std::string> keys = upload_keys ? *upload_keys : std::vector<std::string>{};
       keys.insert(keys.end(), m.running_keys.begin(), m.running_keys.end());
       return keys;
     }
@@ -101,12 +101,37 @@ std::vector<std::string> MutationQueue::KeysLocked(const Mutation& m,
 std::vector<Mutation> MutationQueue::TakeRunnable(std::size_t max, Clock::time_point now,
                                                   const UploadKeyFn& upload_key,
                                                   std::optional<Clock::time_point>* next_wake) {
+  // The keys of queued uploads come from `upload_key` (the inode table), which is asked before
+  // taking mu_: the inode table calls PendingAway() under its own lock, so calling out while
+  // holding mu_ would be a lock-order inversion (a deadlock of two threads).
+  std::map<uint64_t, std::vector<std::string>> upload_keys;
+  if (upload_key) {
+    std::vector<uint64_t> inos;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, m] : pending_) {
+        if (m.kind == Mutation::Kind::kUpload) inos.push_back(m.ino);
+      }
+    }
+    for (uint64_t ino : inos) upload_keys.try_emplace(ino, upload_key(ino));
+  }
   std::lock_guard lock(mu_);
   std::vector<Mutation> out;
   std::vector<std::vector<std::string>> earlier;  // keys of the unfinished mutations before
+  bool unknown_earlier = false;  // an upload queued since the keys were looked up: blocks the rest
   for (auto& [id, m] : pending_) {
-    std::vector<std::string> keys = KeysLocked(m, upload_key);
-    bool blocked = false;
+    const std::vector<std::string>* own_keys = nullptr;
+    bool keys_unknown = false;
+    if (m.kind == Mutation::Kind::kUpload && upload_key) {
+      auto it = upload_keys.find(m.ino);
+      if (it != upload_keys.end()) {
+        own_keys = &it->second;
+      } else {
+        keys_unknown = true;  // started by a later pass, which looks them up
+      }
+    }
+    std::vector<std::string> keys = KeysLocked(m, own_keys);
+    bool blocked = unknown_earlier || keys_unknown;
     for (const auto& prev : earlier) {
       for (const auto& a : prev) {
         for (const auto& b : keys) blocked = blocked || Overlap(a, b);
@@ -128,6 +153,7 @@ std::vector<Mutation> MutationQueue::TakeRunnable(std::size_t max, Clock::time_p
       if (m.kind == Mutation::Kind::kUpload) m.running_keys = keys;
       out.push_back(m);
     }
+    unknown_earlier = unknown_earlier || (keys_unknown && !m.running);
     earlier.push_back(std::move(keys));
   }
   return out;

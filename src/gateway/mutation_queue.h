@@ -68,7 +68,9 @@ class MutationQueue {
   bool HasUpload(uint64_t ino) const;
 
   // Marks up to `max` startable mutations running and returns them. `next_wake` receives the
-  // earliest time a delayed upload becomes ready (unchanged when none).
+  // earliest time a delayed upload becomes ready (unchanged when none). `upload_key` is called
+  // without the queue's lock held (it may take locks whose holders call PendingAway()); an
+  // upload queued while it runs waits for the next call, and so does every mutation after it.
   std::vector<Mutation> TakeRunnable(std::size_t max, Clock::time_point now,
                                      const UploadKeyFn& upload_key,
                                      std::optional<Clock::time_point>* next_wake);
@@ -88,7 +90,9 @@ class MutationQueue {
   static bool Overlap(const std::string& a, const std::string& b);
 
  private:
-  std::vector<std::string> KeysLocked(const Mutation& m, const UploadKeyFn& upload_key) const;
+  // The keys `m` touches; `upload_keys` are an upload's current keys (looked up beforehand).
+  static std::vector<std::string> KeysLocked(const Mutation& m,
+                                             const std::vector<std::string>* upload_keys);
 
   mutable std::mutex mu_;
   std::map<int64_t, Mutation> pending_;  // by id

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 namespace bucketfs::gateway {
 namespace {
 
@@ -70,6 +73,54 @@ TEST(MutationQueueTest, RunningUploadKeepsItsKeysAfterItsInodeIsGone) {
   auto next = q.TakeRunnable(8, now, key, nullptr);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].id, 2);
+}
+
+// The inode table (which answers upload_key) calls PendingAway() while it holds its own lock; a
+// queue that called upload_key under its lock deadlocked two threads that way.
+TEST(MutationQueueTest, UploadKeysAreLookedUpWithoutTheQueueLocked) {
+  MutationQueue q;
+  const auto now = Clock::now();
+  q.Add(Upload(1, 10, now));
+  Mutation del;
+  del.id = 2;
+  del.kind = Mutation::Kind::kDelete;
+  del.src = "gone";
+  q.Add(del);
+  bool answered_in_time = false;
+  std::promise<bool> asked;
+  std::thread other;
+  auto key = [&](uint64_t) {
+    // Another thread asks the queue, as the inode table's ApplyListing does.
+    other = std::thread([&] { asked.set_value(q.PendingAway("gone")); });
+    answered_in_time =
+        asked.get_future().wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    return std::vector<std::string>{"f"};
+  };
+  // On failure this call waits for the 5 s timeout, then the test fails.
+  EXPECT_EQ(q.TakeRunnable(8, now, key, nullptr).size(), 2u);
+  other.join();  // on failure, the other thread got the lock once TakeRunnable returned
+  EXPECT_TRUE(answered_in_time);
+}
+
+// An upload queued while the keys are being looked up is started by the next pass, and nothing
+// after it starts before it.
+TEST(MutationQueueTest, UploadQueuedDuringTheLookupWaitsForTheNextPass) {
+  MutationQueue q;
+  const auto now = Clock::now();
+  q.Add(Upload(1, 10, now));
+  auto key = [&](uint64_t ino) {
+    if (ino == 10 && q.size() == 1) {
+      q.Add(Upload(2, 11, now));
+      q.Add(Move(3, "g", "h", false));  // after the new upload: must wait for it
+    }
+    return std::vector<std::string>{ino == 10 ? std::string("f") : std::string("g")};
+  };
+  auto first = q.TakeRunnable(8, now, key, nullptr);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].id, 1);
+  auto second = q.TakeRunnable(8, now, key, nullptr);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].id, 2);  // the move of g waits for the upload of g
 }
 
 TEST(MutationQueueTest, UploadsWaitForTheirTimeAndReportIt) {
