@@ -6,10 +6,17 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <thread>
+
 #include "nfs/op_util.h"
 #include "nfs/ops_xdr.h"
 #include "nfs/testing/compound_builder.h"
 #include "nfs/testing/program_harness.h"
+#include "rpc/message.h"
+#include "rpc/record_marking.h"
 #include "rpc/reverse_call.h"
 
 namespace bucketfs::nfs {
@@ -205,6 +212,220 @@ TEST_F(CallbackTest, UndeliverableRecallRevokesTheDelegation) {
   ASSERT_TRUE(r.Next(&op, &st) && r.d().ReadU32(&n) && r.d().ReadU32(&code));
   EXPECT_EQ(static_cast<Stat>(code), Stat::kDelegRevoked);
   EXPECT_EQ(DelegReturn(deleg), Stat::kDelegRevoked);
+}
+
+TEST(UniversalAddressTest, ParsesTcpAndTcp6AndRejectsTheRest) {
+  std::string host;
+  uint16_t port = 0;
+  ASSERT_TRUE(ParseUniversalAddress("tcp", "127.0.0.1.3.232", &host, &port).ok());
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 1000);
+  ASSERT_TRUE(ParseUniversalAddress("tcp6", "::1.0.80", &host, &port).ok());
+  EXPECT_EQ(host, "::1");
+  EXPECT_EQ(port, 80);
+  for (const auto& [netid, addr] :
+       std::vector<std::pair<std::string, std::string>>{{"tcp", "127.0.0.1"},
+                                                        {"tcp", "127.0.0.1.256.1"},
+                                                        {"tcp", "127.0.0.1.1.-1"},
+                                                        {"tcp", "::1.0.80"},
+                                                        {"tcp6", "127.0.0.1.0.80"},
+                                                        {"udp", "127.0.0.1.0.80"},
+                                                        {"tcp", "host.example.0.80"},
+                                                        {"tcp", ".1.2"},
+                                                        {"tcp", ""}}) {
+    EXPECT_EQ(ParseUniversalAddress(netid, addr, &host, &port).code(), ErrorCode::kInvalidArgument)
+        << netid << " " << addr;
+  }
+}
+
+TEST(RecallCompoundTest, For40CarriesTheCallbackIdentAndNoSequence) {
+  CallbackPath path;
+  path.minor = 0;
+  path.cb40.ident = 0x1234;
+  Recall recall;
+  recall.stateid.seqid = 1;
+  recall.stateid.other[0] = 9;
+  const Bytes fh = {1, 2, 3};
+  const Bytes args = EncodeRecallCompound(path, recall, fh);
+  xdr::Decoder d(args);
+  std::string tag;
+  uint32_t minor = 9, ident = 0, n = 0, op = 0;
+  StateId sid;
+  bool truncate = true;
+  ByteView got_fh;
+  ASSERT_TRUE(d.ReadString(64, &tag) && d.ReadU32(&minor) && d.ReadU32(&ident) && d.ReadU32(&n) &&
+              d.ReadU32(&op) && ReadStateId(d, &sid) && d.ReadBool(&truncate) &&
+              d.ReadOpaque(128, &got_fh));
+  EXPECT_EQ(minor, 0u);
+  EXPECT_EQ(ident, 0x1234u);
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(op, 4u);  // CB_RECALL
+  EXPECT_EQ(sid.other[0], 9);
+  EXPECT_FALSE(truncate);
+  EXPECT_EQ(Bytes(got_fh.begin(), got_fh.end()), fh);
+  EXPECT_EQ(d.remaining(), 0u);
+}
+
+// A 4.0 client's callback service on loopback: answers every call (CB_NULL with nothing,
+// CB_COMPOUND with NFS4_OK) and records the procedure, credential flavor and arguments.
+class Callback40Peer {
+ public:
+  struct Got {
+    uint32_t program = 0, procedure = 0;
+    rpc::AuthFlavor flavor = rpc::AuthFlavor::kNone;
+    Bytes args;
+  };
+  explicit Callback40Peer(int calls)
+      : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        thread_([this, calls] { Serve(calls); }) {}
+  ~Callback40Peer() {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    thread_.join();
+  }
+  // The universal address the client would give in SETCLIENTID.
+  std::string uaddr() const {
+    const uint16_t port = acceptor_.local_endpoint().port();
+    return "127.0.0.1." + std::to_string(port >> 8) + "." + std::to_string(port & 0xff);
+  }
+  std::vector<Got> got() {
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+
+ private:
+  void Serve(int calls) {
+    asio::ip::tcp::socket s(io_);
+    boost::system::error_code ec;
+    acceptor_.accept(s, ec);
+    if (ec) return;
+    rpc::RecordDecoder decoder(1 << 20);
+    std::vector<Bytes> records;
+    uint8_t byte;
+    while (calls > 0) {
+      asio::read(s, asio::buffer(&byte, 1), ec);
+      if (ec || !decoder.Feed(ByteView(&byte, 1), &records).ok()) return;
+      if (records.empty()) continue;
+      rpc::CallContext ctx;
+      ByteView args;
+      if (rpc::DecodeCall(records[0], &ctx, &args) != rpc::CallDecode::kOk) return;
+      {
+        std::lock_guard lock(mu_);
+        got_.push_back({ctx.program, ctx.procedure, ctx.flavor, Bytes(args.begin(), args.end())});
+      }
+      records.clear();
+      xdr::Encoder e;
+      const std::size_t stat = rpc::BeginAcceptedReply(e, ctx.xid);
+      if (ctx.procedure == 1) {
+        e.WriteU32(0);  // NFS4_OK
+        e.WriteString("");
+        e.WriteU32(1);
+        e.WriteU32(4);  // CB_RECALL
+        e.WriteU32(0);
+      }
+      rpc::FinishAcceptedReply(e, stat, rpc::AcceptStat::kSuccess);
+      asio::write(s, asio::buffer(rpc::FrameRecord(e.buffer())), ec);
+      --calls;
+    }
+    asio::read(s, asio::buffer(&byte, 1), ec);  // until the gateway closes
+  }
+
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::mutex mu_;
+  std::vector<Got> got_;
+  std::thread thread_;
+};
+
+// The 4.0 path end to end: CB_NULL probe after confirm, the delegation then granted, its recall
+// sent as CB_COMPOUND(CB_RECALL) with the callback_ident over the same connection.
+TEST(Callback40Test, ProbeThenRecallOverTheCallbackConnection) {
+  Callback40Peer peer(2);
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  auto state = std::make_shared<StateManager>(std::chrono::seconds(90), StateLimits{});
+  auto service = std::make_shared<CallbackService>(
+      io.get_executor(), state,
+      [](const FileHandle&) {
+        return Bytes{7, 7};
+      },
+      std::chrono::milliseconds(5000));
+
+  SetClientIdArgs a;
+  a.id = {'c', '4', '0'};
+  a.cb_program = 0x40000000;
+  a.r_netid = "tcp";
+  a.r_addr = peer.uaddr();
+  a.callback_ident = 99;
+  Principal who;
+  who.flavor = rpc::AuthFlavor::kSys;
+  uint64_t id = 0;
+  Verifier confirm{};
+  ASSERT_EQ(state->SetClientId(who, a, &id, &confirm), Stat::kOk);
+  ASSERT_EQ(state->SetClientIdConfirm(id, confirm), Stat::kOk);
+  const FileHandle file{1, 42};
+  EXPECT_FALSE(state->GrantReadDelegation(0, id, file, 1));
+  service->Probe(id);
+  std::optional<StateId> deleg;
+  for (int i = 0; i < 500 && !deleg; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    deleg = state->GrantReadDelegation(0, id, file, 1);
+  }
+  ASSERT_TRUE(deleg) << "the probe never marked the callback path up";
+
+  std::vector<Recall> recalls;
+  ASSERT_TRUE(state->BreakDelegations(file, /*breaker=*/0, &recalls));
+  service->Recall(std::move(recalls));
+  for (int i = 0; i < 500 && service->sent() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(service->sent(), 1u);
+  EXPECT_EQ(service->failed(), 0u);
+  const auto got = peer.got();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].program, 0x40000000u);
+  EXPECT_EQ(got[0].procedure, 0u);  // CB_NULL
+  EXPECT_EQ(got[0].flavor, rpc::AuthFlavor::kSys);
+  EXPECT_EQ(got[1].procedure, 1u);  // CB_COMPOUND
+  xdr::Decoder d(got[1].args);
+  std::string tag;
+  uint32_t minor = 9, ident = 0;
+  ASSERT_TRUE(d.ReadString(64, &tag) && d.ReadU32(&minor) && d.ReadU32(&ident));
+  EXPECT_EQ(minor, 0u);
+  EXPECT_EQ(ident, 99u);
+
+  service.reset();  // closes the callback connection: the peer's thread ends
+  work.reset();
+  runner.join();
+}
+
+// A 4.0 client whose callback address does not answer gets no delegation.
+TEST(Callback40Test, UnreachableCallbackPathStaysDown) {
+  uint16_t port = 0;
+  {
+    asio::io_context probe_io;
+    asio::ip::tcp::acceptor closed(probe_io,
+                                   asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = closed.local_endpoint().port();
+  }
+  asio::io_context io;
+  auto state = std::make_shared<StateManager>(std::chrono::seconds(90), StateLimits{});
+  auto service = std::make_shared<CallbackService>(
+      io.get_executor(), state, [](const FileHandle&) { return Bytes{}; },
+      std::chrono::milliseconds(2000));
+  SetClientIdArgs a;
+  a.id = {'d'};
+  a.cb_program = 0x40000000;
+  a.r_netid = "tcp";
+  a.r_addr = "127.0.0.1." + std::to_string(port >> 8) + "." + std::to_string(port & 0xff);
+  uint64_t id = 0;
+  Verifier confirm{};
+  ASSERT_EQ(state->SetClientId(Principal{}, a, &id, &confirm), Stat::kOk);
+  ASSERT_EQ(state->SetClientIdConfirm(id, confirm), Stat::kOk);
+  service->Probe(id);
+  io.run();  // the probe fails and nothing is left to do
+  EXPECT_FALSE(state->GrantReadDelegation(0, id, FileHandle{1, 42}, 1));
 }
 
 }  // namespace

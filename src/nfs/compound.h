@@ -20,6 +20,7 @@
 #include <string>
 
 #include "base/async.h"
+#include "base/bytes.h"
 #include "nfs/filehandle.h"
 #include "nfs/nfs4_const.h"
 #include "rpc/program.h"
@@ -29,6 +30,15 @@ namespace bucketfs::nfs {
 
 class NfsServer;  // nfs_server.h: owns exports view, StateManager, config
 class Session;    // state.h
+
+// A 4.0 open-owner (lock_owner false) or lock-owner and the seqid one of its requests carried
+// (RFC 7530 §9.1.7).
+struct SeqidOwner {
+  bool lock_owner = false;
+  uint64_t clientid = 0;
+  Bytes owner;
+  uint32_t seqid = 0;
+};
 
 // stateid4 (RFC 8881 §3.3.12).
 struct StateId {
@@ -57,6 +67,10 @@ struct OpContext {
   // Set by SEQUENCE when the request retransmits the slot's last request (RFC 8881 §2.10.6.1):
   // the dispatcher then sends these bytes (the whole encoded COMPOUND4res) and executes nothing.
   std::shared_ptr<const Bytes> replay;
+
+  // 4.0: the owner and seqid of the seqid-bearing op being executed (set by its handler); the
+  // dispatcher keeps the op's reply for a retransmission (StateManager::RememberReply40).
+  std::optional<SeqidOwner> seqid_owner;
 
   // Position of the current op within the COMPOUND (0-based) and the total count; some ops must
   // be first or only (SEQUENCE, EXCHANGE_ID, ...).

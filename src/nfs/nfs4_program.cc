@@ -177,6 +177,16 @@ Awaitable<rpc::AcceptStat> Nfs4Program::Call(const rpc::CallContext& call, ByteV
       // SETATTR4res is a struct, not a union: attrsset follows the status even on error.
       if (opcode == static_cast<uint32_t>(Op::kSetAttr)) Bitmap().Encode(results);
     }
+    if (ctx.seqid_owner) {
+      // 4.0: the owner keeps this reply for a retransmission (RFC 7530 §9.1.9).
+      if (IsSeqidMutating(s)) {
+        std::optional<FileHandle> fh;
+        if (opcode == static_cast<uint32_t>(Op::kOpen) && s == Stat::kOk) fh = ctx.current_fh;
+        server_.state().RememberReply40(*ctx.seqid_owner, s,
+                                        ByteView(results.buffer()).subspan(body_pos), fh);
+      }
+      ctx.seqid_owner.reset();
+    }
     results.PatchU32(op_status_pos, static_cast<uint32_t>(s));
     if (s != Stat::kOk) {
       BFS_LOG_DEBUG("nfs4.{} {} (op {} of {}) failed: {}", minor, info ? info->name : "?", i + 1,

@@ -9,6 +9,8 @@
 #include "nfs/attrs.h"
 #include "nfs/errors.h"
 #include "nfs/nfs_server.h"
+#include "nfs/op_util.h"
+#include "nfs/ops_xdr.h"
 #include "nfs/testing/compound_builder.h"
 #include "nfs/testing/memory_fs.h"
 #include "nfs/testing/program_harness.h"
@@ -70,6 +72,70 @@ TEST_F(Nfs4ProgramTest, V41OpInV40IsIllegalAndV40OpInV41IsNotSupp) {
   b2.Op(Op::kCopy);
   ReplyReader r2(Compound(b2.Build()));
   Expect(r2, Op::kIllegal, Stat::kOpIllegal);
+}
+
+// RFC 7530 §9.1.9: a retransmitted seqid-bearing request (its owner's last seqid again) gets the
+// reply the original got, and is not executed again; an error uses the seqid up too (§9.1.7).
+TEST_F(Nfs4ProgramTest, V40RetransmissionsGetTheOriginalReply) {
+  const uint64_t clientid = EstablishClient40("replayer");
+  ASSERT_NE(clientid, 0u);
+  auto open = [&](const char* name, uint32_t seqid) {
+    CompoundBuilder b(0);
+    b.PutRootFh().Lookup("data").Open(name, kShareAccessRead, -1, Bitmap(), {}, 0, "owner",
+                                      clientid, seqid);
+    b.GetFh();
+    return Compound(b.Build());
+  };
+  auto stateid_of = [](const Bytes& reply, Op which, StateId* sid) {
+    ReplyReader r(reply);
+    uint32_t op = 0;
+    Stat st;
+    while (r.Next(&op, &st)) {
+      if (st != Stat::kOk) return false;
+      if (op == static_cast<uint32_t>(which)) return ReadStateId(r.d(), sid);
+      if (op == static_cast<uint32_t>(Op::kLookup) || op == static_cast<uint32_t>(Op::kPutRootFh) ||
+          op == static_cast<uint32_t>(Op::kPutFh)) {
+        continue;
+      }
+      return false;
+    }
+    return false;
+  };
+  const Bytes first = open("hello.txt", 1);
+  EXPECT_EQ(ReplyReader(first).status(), Stat::kOk);
+  EXPECT_EQ(open("hello.txt", 1), first);  // the same stateid, and GETFH sees the file again
+  StateId opened;
+  ASSERT_TRUE(stateid_of(first, Op::kOpen, &opened));
+
+  auto on_hello = [&](auto add) {
+    CompoundBuilder b(0);
+    b.PutRootFh().Lookup("data").Lookup("hello.txt");
+    add(b);
+    return Compound(b.Build());
+  };
+  auto confirm = [&](CompoundBuilder& b) {
+    b.Op(Op::kOpenConfirm);
+    WriteStateId(b.args(), opened);
+    b.args().WriteU32(2);
+  };
+  const Bytes confirmed = on_hello(confirm);
+  ASSERT_EQ(ReplyReader(confirmed).status(), Stat::kOk);
+  EXPECT_EQ(on_hello(confirm), confirmed);
+  StateId current;
+  ASSERT_TRUE(stateid_of(confirmed, Op::kOpenConfirm, &current));
+
+  auto close = [&](CompoundBuilder& b) { b.Close(current, 3); };
+  const Bytes closed = on_hello(close);
+  ASSERT_EQ(ReplyReader(closed).status(), Stat::kOk);
+  EXPECT_EQ(on_hello(close), closed);  // the open is gone, its owner still answers
+
+  // An OPEN that fails uses its seqid up; its retransmission gets the same error; the next seqid
+  // works, and one that is neither the last nor the next is BAD_SEQID.
+  const Bytes missing = open("missing", 4);
+  EXPECT_EQ(ReplyReader(missing).status(), Stat::kNoEnt);
+  EXPECT_EQ(open("missing", 4), missing);
+  EXPECT_EQ(ReplyReader(open("hello.txt", 5)).status(), Stat::kOk);
+  EXPECT_EQ(ReplyReader(open("hello.txt", 9)).status(), Stat::kBadSeqId);
 }
 
 TEST_F(Nfs4ProgramTest, StopOnErrorLayout) {

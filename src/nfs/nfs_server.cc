@@ -61,6 +61,7 @@ void NfsServer::ArmReaper(std::shared_ptr<asio::steady_timer> timer) {
   timer->async_wait([this, timer](const boost::system::error_code& ec) {
     if (ec) return;
     ReapExpiredState(*this);
+    callbacks_->Prune();
     const auto now = std::chrono::steady_clock::now();
     if (now - last_delegation_check_ >= std::chrono::seconds(options_.delegation_check_seconds) &&
         state_->has_delegations() && !checking_delegations_.exchange(true)) {

@@ -1,5 +1,7 @@
 // NFSv4.0 client operations: SETCLIENTID (RFC 7530 §16.33), SETCLIENTID_CONFIRM (§16.34),
 // RENEW (§16.28).
+#include "nfs/callback.h"
+#include "nfs/nfs_server.h"
 #include "nfs/op_util.h"
 #include "nfs/ops_handlers.h"
 #include "nfs/ops_state.h"
@@ -32,7 +34,11 @@ Awaitable<Stat> OpSetClientIdConfirm(OpContext& ctx, xdr::Decoder& args, xdr::En
   Verifier confirm{};
   if (!args.ReadU64(&clientid) || !ReadVerifier(args, &confirm)) co_return Stat::kBadXdr;
   Stat s = StateSetClientIdConfirm(ctx, clientid, confirm);
-  if (s == Stat::kOk) co_await PersistClientRecord(ctx, clientid);
+  if (s != Stat::kOk) co_return s;
+  // The callback path (new, or changed by this confirm) is probed with CB_NULL before the
+  // client gets delegations (RFC 7530 §16.33.4).
+  if (ctx.server->options().delegations) ctx.server->callbacks().Probe(clientid);
+  co_await PersistClientRecord(ctx, clientid);
   co_return s;
 }
 

@@ -70,6 +70,11 @@ Awaitable<Stat> OpLock(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   LockArgs a;
   if (!DecodeLockArgs(args, &a)) co_return Stat::kBadXdr;
   if (Stat s = CheckLockTarget(ctx); s != Stat::kOk) co_return s;
+  // A new lock-owner's LOCK is sequenced by its open-owner, a known one's by itself.
+  const auto replayed = a.new_lock_owner
+                            ? StateReplay40(ctx, a.open_stateid, false, a.open_seqid, res)
+                            : StateReplay40(ctx, a.lock_stateid, true, a.lock_seqid, res);
+  if (replayed) co_return *replayed;
   Object file;
   if (Stat s = co_await ResolveLockTarget(ctx, &file); s != Stat::kOk) co_return s;
   StateId out;
@@ -110,6 +115,7 @@ Awaitable<Stat> OpLockU(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
     co_return Stat::kBadXdr;
   }
   if (Stat s = CheckLockTarget(ctx); s != Stat::kOk) co_return s;
+  if (auto replayed = StateReplay40(ctx, stateid, true, seqid, res)) co_return *replayed;
   Object file;
   if (Stat s = co_await ResolveLockTarget(ctx, &file); s != Stat::kOk) co_return s;
   StateId out;

@@ -219,7 +219,7 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
     if (!fresh.ok()) co_return ToNfsStat(fresh.status());
     file.attr = *fresh;
     if (a.claim == ClaimType::kDelegateCur || a.claim == ClaimType::kDelegCurFh) {
-      if ((s = StateCheckDelegCur(ctx, a.deleg_stateid, file)) != Stat::kOk) co_return s;
+      if ((s = StateCheckDelegCur(ctx, a, file)) != Stat::kOk) co_return s;
     }
     // Writing (or denying reads to others) conflicts with other clients' read delegations.
     if ((write || (a.share_deny & kShareDenyRead) != 0) &&
@@ -245,7 +245,7 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
   bool confirm = false;
   if ((s = StateOpen(ctx, a, file, &stateid, &confirm)) != Stat::kOk) co_return s;
   std::optional<StateId> deleg;
-  if (!outcome.created) deleg = StateOfferDelegation(ctx, a, file);
+  if (!outcome.created) deleg = StateOfferDelegation(ctx, a, file, confirm);
   WriteStateId(res, stateid);
   if (outcome.created) {
     WriteChangeInfo(res, dir.attr.change, co_await ChangeAfter(dir, dir.attr.change));
@@ -269,6 +269,9 @@ Awaitable<Stat> OpenDecoded(OpContext& ctx, const OpenArgs& a, xdr::Encoder& res
 Awaitable<Stat> OpOpen(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   OpenArgs a;
   if (!DecodeOpenArgs(args, &a)) co_return Stat::kBadXdr;
+  if (auto replayed = StateReplay40(ctx, SeqidOwner{false, a.clientid, a.owner, a.seqid}, res)) {
+    co_return *replayed;
+  }
   Stat s = co_await OpenDecoded(ctx, a, res);
   // 4.0: an OPEN that failed for any reason but a bad stateid, seqid or the like still used up
   // its open-owner seqid (RFC 7530 §9.1.7), as the client counts it; NOENT is the common case.
@@ -284,6 +287,7 @@ Awaitable<Stat> OpOpenConfirm(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& 
   uint32_t seqid = 0;
   if (!ReadStateId(args, &sid) || !args.ReadU32(&seqid)) co_return Stat::kBadXdr;
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
+  if (auto replayed = StateReplay40(ctx, sid, false, seqid, res)) co_return *replayed;
   Stat s = StateOpenConfirm(ctx, sid, seqid, &out);
   if (s != Stat::kOk) co_return s;
   WriteStateId(res, out);
@@ -299,6 +303,7 @@ Awaitable<Stat> OpOpenDowngrade(OpContext& ctx, xdr::Decoder& args, xdr::Encoder
     co_return Stat::kBadXdr;
   }
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
+  if (auto replayed = StateReplay40(ctx, sid, false, seqid, res)) co_return *replayed;
   Stat s = StateOpenDowngrade(ctx, sid, seqid, access, deny, &out);
   if (s != Stat::kOk) co_return s;
   WriteStateId(res, out);
@@ -311,6 +316,7 @@ Awaitable<Stat> OpClose(OpContext& ctx, xdr::Decoder& args, xdr::Encoder& res) {
   uint32_t seqid = 0;
   if (!args.ReadU32(&seqid) || !ReadStateId(args, &sid)) co_return Stat::kBadXdr;
   if (!ctx.current_fh) co_return Stat::kNoFileHandle;
+  if (auto replayed = StateReplay40(ctx, sid, false, seqid, res)) co_return *replayed;
   bool last_open = false;
   Stat s = StateClose(ctx, sid, seqid, &out, &last_open);
   if (s != Stat::kOk) co_return s;

@@ -30,6 +30,11 @@ Stat ResolveStateId(const OpContext& ctx, const StateId& in, StateId* out) {
 
 uint64_t SessionClient(const OpContext& ctx) { return ctx.session ? ctx.session->clientid : 0; }
 
+// The client an OPEN is for: the session's (4.1), the open-owner's (4.0).
+uint64_t OpenClient(const OpContext& ctx, const OpenArgs& args) {
+  return ctx.minor_version >= 1 ? SessionClient(ctx) : args.clientid;
+}
+
 // A coroutine function, not a lambda: its arguments live in its frame (a capturing lambda
 // coroutine would outlive its captures).
 Awaitable<void> RemoveClientRecords(std::shared_ptr<ClientRecords> records,
@@ -124,15 +129,27 @@ Stat StateSetClientId(OpContext& ctx, const SetClientIdArgs& args, uint64_t* cli
 }
 
 Stat StateSetClientIdConfirm(OpContext& ctx, uint64_t clientid, const Verifier& confirm) {
-  return State(ctx).SetClientIdConfirm(clientid, confirm);
+  Stat s = State(ctx).SetClientIdConfirm(clientid, confirm);
+  if (s == Stat::kOk) State(ctx).NoteConnection40(ctx.call->connection_id, clientid);
+  return s;
 }
 
-Stat StateRenew(OpContext& ctx, uint64_t clientid) { return State(ctx).Renew(clientid); }
+Stat StateRenew(OpContext& ctx, uint64_t clientid) {
+  Stat s = State(ctx).Renew(clientid);
+  if (s == Stat::kOk || s == Stat::kCbPathDown) {
+    State(ctx).NoteConnection40(ctx.call->connection_id, clientid);
+  }
+  return s;
+}
 
 Stat StateOpen(OpContext& ctx, const OpenArgs& args, const Object& file, StateId* stateid,
                bool* confirm) {
   uint64_t clientid = ctx.minor_version == 0 ? args.clientid : SessionClient(ctx);
-  return State(ctx).Open(ctx.minor_version, clientid, args, file.fh, stateid, confirm);
+  Stat s = State(ctx).Open(ctx.minor_version, clientid, args, file.fh, stateid, confirm);
+  if (s == Stat::kOk && ctx.minor_version == 0) {
+    State(ctx).NoteConnection40(ctx.call->connection_id, clientid);
+  }
+  return s;
 }
 
 Stat StateCheckOpen(OpContext& ctx, const OpenArgs& args, const Object* file) {
@@ -142,6 +159,25 @@ Stat StateCheckOpen(OpContext& ctx, const OpenArgs& args, const Object* file) {
 
 void StateAdvanceOpenSeqid(OpContext& ctx, const OpenArgs& args) {
   State(ctx).AdvanceOpenSeqid(args.clientid, args.owner, args.seqid);
+}
+
+std::optional<Stat> StateReplay40(OpContext& ctx, SeqidOwner o, xdr::Encoder& res) {
+  if (ctx.minor_version != 0) return std::nullopt;
+  if (auto reply = State(ctx).Replay40(o)) {
+    res.WriteRaw(reply->body);
+    if (reply->fh) ctx.current_fh = *reply->fh;
+    return reply->status;
+  }
+  ctx.seqid_owner = std::move(o);
+  return std::nullopt;
+}
+
+std::optional<Stat> StateReplay40(OpContext& ctx, const StateId& id, bool lock_owner,
+                                  uint32_t seqid, xdr::Encoder& res) {
+  if (ctx.minor_version != 0) return std::nullopt;
+  auto owner = State(ctx).SeqidOwnerOf(id, lock_owner, seqid);
+  if (!owner) return std::nullopt;
+  return StateReplay40(ctx, std::move(*owner), res);
 }
 
 bool IsSeqidMutating(Stat s) {
@@ -192,13 +228,15 @@ Stat StateFreeStateId(OpContext& ctx, const StateId& stateid) {
 }
 
 std::optional<StateId> StateOfferDelegation(OpContext& ctx, const OpenArgs& args,
-                                            const Object& file) {
+                                            const Object& file, bool needs_confirm) {
   const uint32_t want = args.share_access & kShareWantMask;
-  if (!ctx.server->options().delegations || ctx.minor_version < 1) return std::nullopt;
+  if (!ctx.server->options().delegations) return std::nullopt;
+  // A 4.0 open-owner's first OPEN must be confirmed first (RFC 7530 §16.18): no delegation yet.
+  if (ctx.minor_version == 0 && needs_confirm) return std::nullopt;
   if (want == kShareWantNoDeleg || want == kShareWantCancel) return std::nullopt;
   if ((args.share_access & kShareAccessMask) != kShareAccessRead) return std::nullopt;
   if (args.claim != ClaimType::kNull && args.claim != ClaimType::kFh) return std::nullopt;
-  return State(ctx).GrantReadDelegation(ctx.minor_version, SessionClient(ctx), file.fh,
+  return State(ctx).GrantReadDelegation(ctx.minor_version, OpenClient(ctx, args), file.fh,
                                         file.attr.change);
 }
 
@@ -218,14 +256,20 @@ Stat StateDelegReturn(OpContext& ctx, const StateId& stateid) {
 }
 
 std::optional<uint64_t> StatePinnedChange(OpContext& ctx, const Object& file) {
-  if (ctx.minor_version < 1 || file.pseudo() || file.is_dir()) return std::nullopt;
+  if (file.pseudo() || file.is_dir()) return std::nullopt;
   StateManager& state = State(ctx);
   if (!state.has_delegations()) return std::nullopt;
-  return state.PinnedChange(SessionClient(ctx), file.fh);
+  // A 4.0 GETATTR names no client: the one that last named itself on this connection.
+  const uint64_t clientid = ctx.minor_version >= 1
+                                ? SessionClient(ctx)
+                                : state.ClientOfConnection40(ctx.call->connection_id);
+  if (clientid == 0) return std::nullopt;
+  return state.PinnedChange(clientid, file.fh);
 }
 
-Stat StateCheckDelegCur(OpContext& ctx, const StateId& stateid, const Object& file) {
-  return State(ctx).CheckDelegCur(ctx.minor_version, SessionClient(ctx), stateid, file.fh);
+Stat StateCheckDelegCur(OpContext& ctx, const OpenArgs& args, const Object& file) {
+  return State(ctx).CheckDelegCur(ctx.minor_version, OpenClient(ctx, args), args.deleg_stateid,
+                                  file.fh);
 }
 
 Stat StateLock(OpContext& ctx, const LockArgs& args, const Object& file, StateId* out,

@@ -74,6 +74,16 @@ void StateAdvanceOpenSeqid(OpContext& ctx, const OpenArgs& args);
 // lists (STALE_CLIENTID, STALE_STATEID, BAD_STATEID, BAD_SEQID, BADXDR, RESOURCE, NOFILEHANDLE,
 // MOVED).
 bool IsSeqidMutating(Stat s);
+
+// 4.0 replay (RFC 7530 §9.1.9): when `o` retransmits its owner's last request, writes that
+// request's results to `res`, restores the current filehandle an OPEN set, and returns its
+// status; otherwise notes `o` in ctx.seqid_owner (the dispatcher keeps this op's reply) and
+// returns nullopt. Nothing for 4.1.
+std::optional<Stat> StateReplay40(OpContext& ctx, SeqidOwner o, xdr::Encoder& res);
+// The same for an op naming its owner by a stateid: an open stateid (open-owner) or a lock
+// stateid (lock-owner); nullopt when the stateid names no owner (the op then fails on it).
+std::optional<Stat> StateReplay40(OpContext& ctx, const StateId& id, bool lock_owner,
+                                  uint32_t seqid, xdr::Encoder& res);
 Stat StateOpenConfirm(OpContext& ctx, const StateId& stateid, uint32_t seqid, StateId* out);
 Stat StateOpenDowngrade(OpContext& ctx, const StateId& stateid, uint32_t seqid,
                         uint32_t share_access, uint32_t share_deny, StateId* out);
@@ -85,8 +95,9 @@ Stat StateFreeStateId(OpContext& ctx, const StateId& stateid);
 
 // Delegations (RFC 8881 §10.2). The delegation an OPEN may carry: a read delegation when the
 // client asked for no write access and nothing conflicts (StateManager::GrantReadDelegation).
+// `needs_confirm`: the OPEN answers OPEN4_RESULT_CONFIRM (a new 4.0 open-owner).
 std::optional<StateId> StateOfferDelegation(OpContext& ctx, const OpenArgs& args,
-                                            const Object& file);
+                                            const Object& file, bool needs_confirm);
 // Before an operation that changes `file` (an OPEN for writing or denying reads, WRITE or
 // SETATTR without an open, REMOVE, RENAME, LINK): the delegations other clients hold on it are
 // recalled and the operation answers NFS4ERR_DELAY until they are returned or revoked
@@ -95,7 +106,9 @@ Stat StateBreakDelegations(OpContext& ctx, const FileHandle& file);
 Stat StateDelegReturn(OpContext& ctx, const StateId& stateid);
 // The change attribute GETATTR shows the caller for `file` (StateManager::PinnedChange).
 std::optional<uint64_t> StatePinnedChange(OpContext& ctx, const Object& file);
-Stat StateCheckDelegCur(OpContext& ctx, const StateId& stateid, const Object& file);
+// OPEN with CLAIM_DELEGATE_CUR / CLAIM_DELEG_CUR_FH: args.deleg_stateid is the caller's
+// delegation of `file`.
+Stat StateCheckDelegCur(OpContext& ctx, const OpenArgs& args, const Object& file);
 
 // Byte-range locks (ops_lock.cc). The 4.1 session's client stands in for the lock-owner's
 // clientid; the current stateid (4.1) is resolved and, after LOCK and LOCKU, updated.

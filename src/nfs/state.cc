@@ -139,6 +139,7 @@ void StateManager::RemoveClient(uint64_t clientid) {
     lock_table_.RemoveOwner(it->second.id);
     it = lock_owners_.erase(it);
   }
+  std::erase_if(conn_client40_, [&](const auto& kv) { return kv.second == clientid; });
   clients_.erase(clientid);
 }
 
@@ -350,15 +351,23 @@ Stat StateManager::SetClientId(const Principal& who, const SetClientIdArgs& args
     });
     if (has_state) return Stat::kClidInUse;
   }
+  Callback40 cb;
+  cb.program = args.cb_program;
+  cb.netid = args.r_netid;
+  cb.addr = args.r_addr;
+  cb.ident = args.callback_ident;
+  cb.version = next_cb_version_++;
   if (confirmed && confirmed->principal == who && confirmed->verifier == args.verifier) {
     confirmed->pending_update = true;
     confirmed->pending_confirm = v;
+    confirmed->pending_cb40 = std::move(cb);
     *clientid = confirmed->clientid;
     *confirm = v;
     return Stat::kOk;
   }
   Client& c = AddUnconfirmed(args.id, args.verifier, who, /*minor=*/0);
   c.confirm = v;
+  c.cb40 = std::move(cb);
   *clientid = c.clientid;
   *confirm = v;
   return Stat::kOk;
@@ -372,6 +381,8 @@ Stat StateManager::SetClientIdConfirm(uint64_t clientid, const Verifier& confirm
     if (c->pending_update && c->pending_confirm == confirm) {
       c->pending_update = false;
       c->confirm = confirm;
+      c->cb40 = std::move(c->pending_cb40);  // the new path is probed again
+      c->pending_cb40 = {};
     } else if (c->confirm != confirm) {
       return Stat::kStaleClientId;
     }
@@ -392,6 +403,10 @@ Stat StateManager::Renew(uint64_t clientid) {
   Client* c = FindClient(clientid);
   if (!c || !c->confirmed) return Stat::kExpired;
   c->renewed = Now();
+  const bool delegated = std::any_of(delegs_.begin(), delegs_.end(), [&](const auto& kv) {
+    return kv.second.clientid == clientid && !kv.second.recalled_at;
+  });
+  if (delegated && !c->cb40.up) return Stat::kCbPathDown;
   return Stat::kOk;
 }
 
@@ -508,6 +523,57 @@ Stat StateManager::CheckOpen(uint32_t minor, uint64_t clientid, const OpenArgs& 
   return Stat::kOk;
 }
 
+std::optional<SeqidOwner> StateManager::SeqidOwnerOf(const StateId& id, bool lock_owner,
+                                                     uint32_t seqid) const {
+  std::lock_guard lock(mu_);
+  OtherKey k;
+  std::memcpy(k.data(), id.other, k.size());
+  std::optional<OwnerKey> key;
+  if (lock_owner) {
+    if (auto it = locks_.find(k); it != locks_.end()) key = it->second.owner;
+  } else if (auto it = opens_.find(k); it != opens_.end()) {
+    key = OwnerKey{it->second.clientid, it->second.owner};
+  } else if (auto c = closed_owner_.find(k); c != closed_owner_.end()) {
+    key = c->second;
+  }
+  if (!key) return std::nullopt;
+  return SeqidOwner{lock_owner, key->first, key->second, seqid};
+}
+
+std::shared_ptr<const CachedReply> StateManager::Replay40(const SeqidOwner& o) const {
+  std::lock_guard lock(mu_);
+  const OwnerKey key{o.clientid, o.owner};
+  if (o.lock_owner) {
+    auto it = lock_owners_.find(key);
+    if (it == lock_owners_.end() || it->second.seqid != o.seqid) return nullptr;
+    return it->second.reply;
+  }
+  auto it = owners_.find(key);
+  if (it == owners_.end() || it->second.seqid != o.seqid) return nullptr;
+  return it->second.reply;
+}
+
+void StateManager::RememberReply40(const SeqidOwner& o, Stat status, ByteView body,
+                                   std::optional<FileHandle> fh) {
+  std::lock_guard lock(mu_);
+  const OwnerKey key{o.clientid, o.owner};
+  auto keep = [&](uint32_t* seqid, std::shared_ptr<const CachedReply>* reply, bool sequenced) {
+    // A failure before the seqid was checked still used it up (RFC 7530 §9.1.7).
+    if (sequenced && *seqid + 1 == o.seqid) *seqid = o.seqid;
+    if (*seqid != o.seqid) return;
+    *reply = std::make_shared<const CachedReply>(
+        CachedReply{status, Bytes(body.begin(), body.end()), std::move(fh)});
+  };
+  if (o.lock_owner) {
+    if (auto it = lock_owners_.find(key); it != lock_owners_.end()) {
+      keep(&it->second.seqid, &it->second.reply, true);
+    }
+  } else if (auto it = owners_.find(key); it != owners_.end()) {
+    // An unconfirmed owner's next OPEN may carry any seqid: nothing to advance.
+    keep(&it->second.seqid, &it->second.reply, it->second.confirmed);
+  }
+}
+
 void StateManager::AdvanceOpenSeqid(uint64_t clientid, const Bytes& owner, uint32_t seqid) {
   std::lock_guard lock(mu_);
   auto it = owners_.find({clientid, owner});
@@ -571,6 +637,14 @@ Stat StateManager::Close(uint32_t minor, const StateId& id, uint32_t seqid, cons
   // (RFC 8881 §18.2.4); clients unlock first anyway, and nothing is left behind for one that
   // did not.
   DropLocksOfOpen(k);
+  if (minor == 0) {
+    closed_owner_[k] = OwnerKey{o->clientid, o->owner};
+    closed_order_.push_back(k);
+    if (closed_order_.size() > kMaxClosedOpens) {
+      closed_owner_.erase(closed_order_.front());
+      closed_order_.pop_front();
+    }
+  }
   opens_.erase(k);
   if (last_open) {
     *last_open = std::none_of(opens_.begin(), opens_.end(),
@@ -668,6 +742,7 @@ std::size_t StateManager::ReapExpired() {
 
 void StateManager::ConnectionClosed(uint64_t connection) {
   std::lock_guard lock(mu_);
+  conn_client40_.erase(connection);
   for (auto& [id, s] : sessions_) {
     s->connections.erase(connection);
     s->back_connections.erase(connection);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -76,13 +77,34 @@ struct Recall {
   uint64_t clientid = 0;
 };
 
-// Where a callback to a client goes: one of its sessions' back connections.
+// The NFSv4.0 callback path of a client (RFC 7530 §3.3.1, §16.33.1): the program and universal
+// address SETCLIENTID named, and whether the CB_NULL probe of them succeeded.
+struct Callback40 {
+  uint32_t program = 0;
+  std::string netid;   // "tcp" or "tcp6"
+  std::string addr;    // universal address, "h1.h2.h3.h4.p1.p2"
+  uint32_t ident = 0;  // callback_ident: sent in every CB_COMPOUND
+  // Bumped whenever the path changes, so that the result of a probe of an older one is ignored.
+  uint64_t version = 0;
+  bool up = false;
+};
+
+// Where a callback to a client goes: for 4.1, one of its sessions' back connections; for 4.0, a
+// connection the server opens to the address the client gave (minor == 0: cb40 is set).
 struct CallbackPath {
   SessionId session{};
   uint64_t connection = 0;
   CallbackSec cb;
   uint32_t seqid = 0;  // CB_SEQUENCE sequenceid to send on slot 0
   uint32_t minor = 1;  // the client's minor version: CB_COMPOUND's minorversion
+  Callback40 cb40;     // when minor == 0
+};
+
+// The reply of an owner's last seqid-bearing request (RFC 7530 §9.1.9).
+struct CachedReply {
+  Stat status = Stat::kOk;
+  Bytes body;                    // the op's results after its status
+  std::optional<FileHandle> fh;  // OPEN: the current filehandle it set
 };
 
 // LOCK4args (RFC 7530 §16.10.1, RFC 8881 §18.10.1), decoded (ops_lock.cc).
@@ -171,7 +193,20 @@ class StateManager {
   Stat SetClientId(const Principal& who, const SetClientIdArgs& args, uint64_t* clientid,
                    Verifier* confirm);
   Stat SetClientIdConfirm(uint64_t clientid, const Verifier& confirm);  // RFC 7530 §16.34
-  Stat Renew(uint64_t clientid);                                        // RFC 7530 §16.29
+  // RFC 7530 §16.28: also NFS4ERR_CB_PATH_DOWN when the client holds delegations and its
+  // callback path is down (§16.28.4).
+  Stat Renew(uint64_t clientid);
+  // The confirmed 4.0 client's callback path, whether it is up or not (for the CB_NULL probe);
+  // nullopt when it named none.
+  std::optional<CallbackPath> CallbackPath40(uint64_t clientid) const;
+  // The CB_NULL probe of version `version` of the client's callback path succeeded (`up`) or not.
+  void SetCallbackUp(uint64_t clientid, uint64_t version, bool up);
+  // Whether `clientid` is still a client (confirmed or not).
+  bool HasClient(uint64_t clientid) const;
+  // 4.0 requests without a clientid (GETATTR, READ, ...) are attributed to the client that last
+  // named itself (SETCLIENTID_CONFIRM, RENEW, OPEN) on their TCP connection (0: none).
+  void NoteConnection40(uint64_t connection, uint64_t clientid);
+  uint64_t ClientOfConnection40(uint64_t connection) const;
 
   // --- Opens (RFC 7530 §16.16-§16.19, RFC 8881 §18.16-§18.18, §18.2) ---
   // `minor` selects 4.0 open-owner seqid rules. `clientid` is the 4.0 argument or the 4.1
@@ -197,6 +232,22 @@ class StateManager {
   // Validates a stateid for READ (write=false) or WRITE on `file` (RFC 8881 §8.2.2).
   Stat CheckIo(uint32_t minor, const StateId& id, const FileHandle& file, bool write);
 
+  // --- 4.0 replay of seqid-bearing requests (RFC 7530 §9.1.9; state.cc) ---
+  // A retransmitted OPEN, OPEN_CONFIRM, OPEN_DOWNGRADE, CLOSE, LOCK or LOCKU (the owner's last
+  // seqid again) gets the reply the original got, without being executed again. The owner keeps
+  // the reply of its last seqid-bearing request; the stateid of an open its owner closed keeps
+  // naming that owner (for a retransmitted CLOSE), for the last kMaxClosedOpens closes.
+  static constexpr std::size_t kMaxClosedOpens = 4096;
+  std::optional<SeqidOwner> SeqidOwnerOf(const StateId& id, bool lock_owner, uint32_t seqid) const;
+  // The reply to send again when `o.seqid` is the owner's last seqid and that reply is kept.
+  std::shared_ptr<const CachedReply> Replay40(const SeqidOwner& o) const;
+  // After a seqid-bearing 4.0 request whose `status` uses up the seqid (every status but the few
+  // RFC 7530 §9.1.7 lists; the caller checks): the owner's seqid becomes o.seqid if the operation
+  // failed before advancing it, and `body` (the op's results after its status) and `fh` (an
+  // OPEN's file, the current filehandle it set) are kept for a retransmission.
+  void RememberReply40(const SeqidOwner& o, Stat status, ByteView body,
+                       std::optional<FileHandle> fh);
+
   // --- Byte-range locks (RFC 7530 §9, §16.10-§16.12, §16.37; RFC 8881 §9, §18.10-§18.12) ---
   // LOCK: `clientid` is the 4.1 session's client (ignored for 4.0, which names it in the
   // lock-owner). On NFS4ERR_DENIED fills *denied.
@@ -212,7 +263,8 @@ class StateManager {
 
   // --- Delegations (RFC 8881 §10.2, §10.4; state_deleg.cc) ---
   // Read delegations only (a write delegation would let a client cache writes the bucket does
-  // not see). Granted to 4.1 clients with a working back channel for a read-only OPEN of a file
+  // not see). Granted to 4.1 clients with a working back channel, and to 4.0 clients whose
+  // callback path answered the CB_NULL probe, for a read-only OPEN of a file
   // nobody has open for writing, outside the grace period, not within a lease of a recall of
   // that file. `change` is the file's change attribute now (a later change in the bucket
   // recalls it). Returns the delegation stateid, or nullopt.
@@ -237,8 +289,9 @@ class StateManager {
   Stat DelegReturn(uint32_t minor, uint64_t clientid, const StateId& id, const FileHandle& file);
   // OPEN with CLAIM_DELEGATE_CUR / CLAIM_DELEG_CUR_FH: the client's delegation of `file`.
   Stat CheckDelegCur(uint32_t minor, uint64_t clientid, const StateId& id, const FileHandle& file);
-  // The back channel to call `clientid` on, taking the next CB_SEQUENCE sequenceid of it; nullopt
-  // when the client has none.
+  // The path to call `clientid` on: for 4.1 a back channel, taking the next CB_SEQUENCE
+  // sequenceid of it; for 4.0 its callback address once the probe succeeded. nullopt when the
+  // client has none.
   std::optional<CallbackPath> TakeCallbackPath(uint64_t clientid);
   // A recall that could not be delivered: the delegation is revoked at once, so the operation
   // waiting for it goes ahead (the client learns it from SEQUENCE and TEST_STATEID).
@@ -296,6 +349,9 @@ class StateManager {
     Verifier confirm{};
     bool pending_update = false;
     Verifier pending_confirm{};
+    // 4.0 callback path; the one of a pending update takes over at its confirm.
+    Callback40 cb40;
+    Callback40 pending_cb40;
     bool reclaim_complete = false;
     std::chrono::steady_clock::time_point renewed;
     // Delegations revoked (not returned in time, or not recallable): the client is told by
@@ -305,6 +361,7 @@ class StateManager {
   struct OpenOwner {
     uint32_t seqid = 0;
     bool confirmed = false;
+    std::shared_ptr<const CachedReply> reply;  // of the request with `seqid` (4.0)
   };
   struct OpenState {
     StateId stateid;
@@ -321,8 +378,9 @@ class StateManager {
   using OwnerKey = std::pair<uint64_t, Bytes>;
   using OtherKey = std::array<uint8_t, kNfs4OtherSize>;
   struct LockOwner {
-    uint64_t id = 0;     // the owner's id in lock_table_
-    uint32_t seqid = 0;  // 4.0 lock-owner sequencing
+    uint64_t id = 0;                           // the owner's id in lock_table_
+    uint32_t seqid = 0;                        // 4.0 lock-owner sequencing
+    std::shared_ptr<const CachedReply> reply;  // of the request with `seqid` (4.0)
   };
   // One lock stateid: a lock-owner's locks on one file, derived from one open (RFC 8881 §8.2.4).
   struct LockState {
@@ -382,6 +440,7 @@ class StateManager {
   // Delegations recalled more than a lease ago and not returned are revoked (RFC 8881 §10.4.6).
   void RevokeOverdueDelegations();
   void RevokeLocked(std::map<OtherKey, DelegState>::iterator it);
+  static CallbackPath Path40(const Client& c);
   Stat FindDeleg(uint32_t minor, const StateId& id, DelegState** d) {
     return FindState(delegs_, minor, id, d);
   }
@@ -403,6 +462,7 @@ class StateManager {
 
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;
+  uint64_t next_cb_version_ = 1;
   std::map<uint64_t, Client> clients_;
   std::map<SessionId, std::shared_ptr<Session>> sessions_;
   std::map<OwnerKey, OpenOwner> owners_;
@@ -410,6 +470,10 @@ class StateManager {
   std::map<OwnerKey, LockOwner> lock_owners_;
   std::map<OtherKey, LockState> locks_;
   std::map<OtherKey, DelegState> delegs_;
+  std::map<uint64_t, uint64_t> conn_client40_;  // connection → 4.0 client (NoteConnection40)
+  // 4.0: the owners of the last kMaxClosedOpens opens closed, oldest first (SeqidOwnerOf).
+  std::map<OtherKey, OwnerKey> closed_owner_;
+  std::deque<OtherKey> closed_order_;
   std::map<FileHandle, std::chrono::steady_clock::time_point> recently_recalled_;
   LockTable lock_table_;
   // Grace period and client records.

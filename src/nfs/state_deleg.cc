@@ -20,14 +20,17 @@ Other KeyOf(const StateId& id) {
 std::optional<StateId> StateManager::GrantReadDelegation(uint32_t minor, uint64_t clientid,
                                                          const FileHandle& file, uint64_t change) {
   std::lock_guard lock(mu_);
-  if (minor < 1 || InGraceLocked() || delegs_.size() >= limits_.max_delegations) {
-    return std::nullopt;
-  }
-  // A recall needs a back channel to travel on.
-  const bool reachable = std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& kv) {
-    return kv.second->clientid == clientid && kv.second->cb.usable &&
-           !kv.second->back_connections.empty();
-  });
+  if (InGraceLocked() || delegs_.size() >= limits_.max_delegations) return std::nullopt;
+  const Client* c = FindClient(clientid);
+  if (c == nullptr || !c->confirmed) return std::nullopt;
+  // A recall needs a path to travel on: a 4.1 back channel, or a probed 4.0 callback address.
+  const bool reachable = minor >= 1 ? std::any_of(sessions_.begin(), sessions_.end(),
+                                                  [&](const auto& kv) {
+                                                    return kv.second->clientid == clientid &&
+                                                           kv.second->cb.usable &&
+                                                           !kv.second->back_connections.empty();
+                                                  })
+                                    : c->cb40.up;
   if (!reachable) return std::nullopt;
   // Nobody may have the file open for writing, and it must not be delegated to this client
   // already or be in recall.
@@ -107,6 +110,10 @@ Stat StateManager::CheckDelegCur(uint32_t minor, uint64_t clientid, const StateI
 
 std::optional<CallbackPath> StateManager::TakeCallbackPath(uint64_t clientid) {
   std::lock_guard lock(mu_);
+  if (const Client* c = FindClient(clientid); c != nullptr && c->minor == 0) {
+    if (!c->confirmed || !c->cb40.up) return std::nullopt;
+    return Path40(*c);
+  }
   for (auto& [id, s] : sessions_) {
     if (s->clientid != clientid || !s->cb.usable || s->back_connections.empty()) continue;
     CallbackPath p;
@@ -118,6 +125,52 @@ std::optional<CallbackPath> StateManager::TakeCallbackPath(uint64_t clientid) {
     return p;
   }
   return std::nullopt;
+}
+
+std::optional<CallbackPath> StateManager::CallbackPath40(uint64_t clientid) const {
+  std::lock_guard lock(mu_);
+  auto it = clients_.find(clientid);
+  if (it == clients_.end() || it->second.minor != 0 || !it->second.confirmed) return std::nullopt;
+  const Client& c = it->second;
+  if (c.cb40.program == 0 || c.cb40.addr.empty()) return std::nullopt;
+  return Path40(c);
+}
+
+// The callback is sent with the flavor the client used for SETCLIENTID (AUTH_SYS as root, or
+// AUTH_NONE), as Linux nfsd does.
+CallbackPath StateManager::Path40(const Client& c) {
+  CallbackPath p;
+  p.minor = 0;
+  p.cb40 = c.cb40;
+  p.cb.program = c.cb40.program;
+  p.cb.usable = true;
+  p.cb.flavor =
+      c.principal.flavor == rpc::AuthFlavor::kSys ? rpc::AuthFlavor::kSys : rpc::AuthFlavor::kNone;
+  p.cb.sys.machine_name = "bucketfs";
+  return p;
+}
+
+void StateManager::SetCallbackUp(uint64_t clientid, uint64_t version, bool up) {
+  std::lock_guard lock(mu_);
+  if (Client* c = FindClient(clientid); c != nullptr && c->cb40.version == version) {
+    c->cb40.up = up;
+  }
+}
+
+bool StateManager::HasClient(uint64_t clientid) const {
+  std::lock_guard lock(mu_);
+  return clients_.contains(clientid);
+}
+
+void StateManager::NoteConnection40(uint64_t connection, uint64_t clientid) {
+  std::lock_guard lock(mu_);
+  conn_client40_[connection] = clientid;
+}
+
+uint64_t StateManager::ClientOfConnection40(uint64_t connection) const {
+  std::lock_guard lock(mu_);
+  auto it = conn_client40_.find(connection);
+  return it == conn_client40_.end() ? 0 : it->second;
 }
 
 void StateManager::RevokeDelegation(const StateId& id) {

@@ -291,6 +291,68 @@ TEST_F(DelegationTest, GrantedForAReadOpenWithABackChannelOnly) {
   EXPECT_FALSE(state_.GrantReadDelegation(1, a, written, 1));
 }
 
+// RFC 7530 §16.33, §16.28.4: a 4.0 client's callback path is probed after SETCLIENTID_CONFIRM;
+// only then does it get delegations, and RENEW says CB_PATH_DOWN while it holds one on a path
+// that stopped answering.
+TEST_F(DelegationTest, For40OnlyOnceTheCallbackPathAnswered) {
+  SetClientIdArgs a;
+  const std::string owner = "linux-40";
+  a.id.assign(owner.begin(), owner.end());
+  a.verifier[0] = 1;
+  a.cb_program = 0x40000000;
+  a.r_netid = "tcp";
+  a.r_addr = "127.0.0.1.4.1";
+  a.callback_ident = 7;
+  uint64_t id = 0;
+  Verifier confirm{};
+  ASSERT_EQ(state_.SetClientId(Who(0, owner), a, &id, &confirm), Stat::kOk);
+  EXPECT_FALSE(state_.CallbackPath40(id));  // not confirmed yet
+  ASSERT_EQ(state_.SetClientIdConfirm(id, confirm), Stat::kOk);
+  auto probe = state_.CallbackPath40(id);
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(probe->minor, 0u);
+  EXPECT_EQ(probe->cb40.addr, "127.0.0.1.4.1");
+  EXPECT_EQ(probe->cb40.ident, 7u);
+  EXPECT_EQ(probe->cb.program, 0x40000000u);
+  EXPECT_EQ(probe->cb.flavor, rpc::AuthFlavor::kSys);
+
+  StateId open;
+  bool needs_confirm = false;
+  ASSERT_EQ(state_.Open(0, id, OpenRead(1, "owner"), file_, &open, &needs_confirm), Stat::kOk);
+  EXPECT_FALSE(state_.GrantReadDelegation(0, id, file_, 1));  // not probed yet
+  EXPECT_FALSE(state_.TakeCallbackPath(id));
+  state_.SetCallbackUp(id, probe->cb40.version + 1, true);  // another version's probe
+  EXPECT_FALSE(state_.GrantReadDelegation(0, id, file_, 1));
+  state_.SetCallbackUp(id, probe->cb40.version, true);
+  auto d = state_.GrantReadDelegation(0, id, file_, 1);
+  ASSERT_TRUE(d);
+  auto path = state_.TakeCallbackPath(id);
+  ASSERT_TRUE(path);
+  EXPECT_EQ(path->minor, 0u);
+  EXPECT_EQ(path->cb40.ident, 7u);
+  EXPECT_EQ(state_.Renew(id), Stat::kOk);
+
+  state_.SetCallbackUp(id, probe->cb40.version, false);  // a later callback failed
+  EXPECT_EQ(state_.Renew(id), Stat::kCbPathDown);
+  EXPECT_EQ(state_.DelegReturn(0, id, *d, file_), Stat::kOk);
+  EXPECT_EQ(state_.Renew(id), Stat::kOk);
+
+  // A new callback address (SETCLIENTID with the same verifier, then confirm) must be probed.
+  state_.SetCallbackUp(id, probe->cb40.version, true);
+  a.r_addr = "127.0.0.1.4.2";
+  uint64_t same = 0;
+  ASSERT_EQ(state_.SetClientId(Who(0, owner), a, &same, &confirm), Stat::kOk);
+  EXPECT_EQ(same, id);
+  EXPECT_EQ(state_.CallbackPath40(id)->cb40.addr, "127.0.0.1.4.1");  // until confirmed
+  ASSERT_EQ(state_.SetClientIdConfirm(id, confirm), Stat::kOk);
+  auto changed = state_.CallbackPath40(id);
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed->cb40.addr, "127.0.0.1.4.2");
+  EXPECT_NE(changed->cb40.version, probe->cb40.version);
+  EXPECT_FALSE(changed->cb40.up);
+  EXPECT_FALSE(state_.GrantReadDelegation(0, id, FileHandle{1, 44}, 1));
+}
+
 TEST_F(DelegationTest, ConflictRecallsOnceThenReturnLetsTheOperationThrough) {
   uint64_t a = Client41("a", 1);
   uint64_t b = Client41("b", 2);

@@ -103,6 +103,32 @@ class ProgramHarness {
     return ReplyReader(Compound(rc.Build())).status() == Stat::kOk;
   }
 
+  // 4.0: SETCLIENTID + SETCLIENTID_CONFIRM for `owner`; returns the clientid (0 on failure).
+  uint64_t EstablishClient40(const std::string& owner) {
+    CompoundBuilder sc(0);
+    sc.Op(Op::kSetClientId);
+    sc.args().WriteFixedOpaque(Bytes(8, 2));  // verifier
+    sc.args().WriteString(owner);
+    sc.args().WriteU32(0x40000000);  // cb_program
+    sc.args().WriteString("tcp");
+    sc.args().WriteString("127.0.0.1.0.1");
+    sc.args().WriteU32(1);  // callback_ident
+    ReplyReader sr(Compound(sc.Build()));
+    uint32_t op = 0;
+    Stat st;
+    uint64_t clientid = 0;
+    ByteView confirm;
+    if (sr.status() != Stat::kOk || !sr.Next(&op, &st) || !sr.d().ReadU64(&clientid) ||
+        !sr.d().ReadFixedOpaque(8, &confirm)) {
+      return 0;
+    }
+    CompoundBuilder cc(0);
+    cc.Op(Op::kSetClientIdConfirm);
+    cc.args().WriteU64(clientid);
+    cc.args().WriteFixedOpaque(confirm);
+    return ReplyReader(Compound(cc.Build())).status() == Stat::kOk ? clientid : 0;
+  }
+
  protected:
   Bytes session_id_;
   uint32_t seqid_ = 0;
