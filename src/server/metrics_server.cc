@@ -23,20 +23,34 @@ using tcp = asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
 
-http::response<http::string_body> Answer(const http::request<http::empty_body>& req) {
+// `target` is `path`, or `path` with a query string.
+bool IsPath(std::string_view target, std::string_view path) {
+  return target == path || (target.starts_with(path) && target[path.size()] == '?');
+}
+
+http::response<http::string_body> Answer(const http::request<http::empty_body>& req,
+                                         const std::function<Status()>& health) {
   http::response<http::string_body> res;
   res.version(11);
   res.keep_alive(req.keep_alive());
   res.set(http::field::server, "bucketfs");
-  if (req.target() != "/metrics" && !req.target().starts_with("/metrics?")) {
+  const bool metrics = IsPath(req.target(), "/metrics");
+  const bool healthz = IsPath(req.target(), "/healthz");
+  if (!metrics && !healthz) {
     res.result(http::status::not_found);
     res.set(http::field::content_type, "text/plain");
-    res.body() = "not found: try /metrics\n";
+    res.body() = "not found: try /metrics or /healthz\n";
   } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
     res.result(http::status::method_not_allowed);
     res.set(http::field::allow, "GET, HEAD");
     res.set(http::field::content_type, "text/plain");
     res.body() = "method not allowed\n";
+  } else if (healthz) {
+    const Status s = health ? health() : Status::Ok();
+    res.result(s.ok() ? http::status::ok : http::status::service_unavailable);
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    if (req.method() == http::verb::get) res.body() = (s.ok() ? "ok" : s.message()) + "\n";
   } else {
     res.result(http::status::ok);
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -61,6 +75,7 @@ struct MetricsServer::State : std::enable_shared_from_this<State> {
   uint16_t port;
   std::chrono::milliseconds idle_timeout;
   tcp::acceptor acceptor;
+  std::function<Status()> health;  // set before Start(), read-only afterwards
   std::mutex mu;
   bool stopped = false;
 
@@ -83,7 +98,7 @@ struct MetricsServer::State : std::enable_shared_from_this<State> {
       stream.expires_after(self->idle_timeout);
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
       if (ec) break;  // closed, idle, oversized or malformed: drop the connection
-      auto res = Answer(parser.get());
+      auto res = Answer(parser.get(), self->health);
       const bool keep = res.keep_alive();
       stream.expires_after(self->idle_timeout);
       auto [wec, wn] = co_await http::async_write(stream, res, kNoThrow);
@@ -99,6 +114,10 @@ MetricsServer::MetricsServer(asio::any_io_executor executor, std::string host, u
     : state_(std::make_shared<State>(std::move(executor), std::move(host), port, idle_timeout)) {}
 
 MetricsServer::~MetricsServer() { Stop(); }
+
+void MetricsServer::SetHealthCheck(std::function<Status()> check) {
+  state_->health = std::move(check);
+}
 
 Status MetricsServer::Start() {
   boost::system::error_code ec;

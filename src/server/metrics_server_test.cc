@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <mutex>
 #include <thread>
 
 #include "base/metrics.h"
@@ -21,6 +22,10 @@ class MetricsServerTest : public ::testing::Test {
   void SetUp() override {
     server_ = std::make_unique<MetricsServer>(io_.get_executor(), "127.0.0.1", 0,
                                               std::chrono::milliseconds(500));
+    server_->SetHealthCheck([this]() -> Status {
+      std::lock_guard lock(health_mu_);
+      return health_;
+    });
     ASSERT_TRUE(server_->Start().ok());
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -48,6 +53,13 @@ class MetricsServerTest : public ::testing::Test {
     return out;
   }
 
+  void SetHealth(Status s) {
+    std::lock_guard lock(health_mu_);
+    health_ = std::move(s);
+  }
+
+  std::mutex health_mu_;
+  Status health_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
   std::unique_ptr<MetricsServer> server_;
@@ -91,6 +103,53 @@ TEST_F(MetricsServerTest, OtherPathsAndMethodsAndGarbage) {
   EXPECT_EQ(Exchange("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .rfind("HTTP/1.1 200", 0),
             0u);
+}
+
+TEST_F(MetricsServerTest, HealthzFollowsTheHealthCheck) {
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  SetHealth(UnavailableError("starting: checking buckets"));
+  std::string out = Exchange(get);
+  EXPECT_EQ(out.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << out;
+  EXPECT_TRUE(out.ends_with("\r\n\r\nstarting: checking buckets\n")) << out;
+  SetHealth(Status::Ok());
+  out = Exchange(get);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+  EXPECT_TRUE(out.ends_with("\r\n\r\nok\n")) << out;
+  EXPECT_NE(out.find("Cache-Control: no-store"), std::string::npos) << out;
+  out = Exchange("GET /healthz?verbose HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+  SetHealth(UnavailableError("shutting down"));
+  out = Exchange(get);
+  EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
+  EXPECT_TRUE(out.ends_with("shutting down\n")) << out;
+  EXPECT_EQ(Exchange("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: "
+                     "close\r\n\r\n")
+                .rfind("HTTP/1.1 405", 0),
+            0u);
+  EXPECT_EQ(Exchange("GET /healthzz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .rfind("HTTP/1.1 404", 0),
+            0u);
+}
+
+TEST(MetricsServerHealthTest, WithoutACheckHealthzIsOk) {
+  asio::io_context io;
+  MetricsServer server(io.get_executor(), "127.0.0.1", 0);
+  ASSERT_TRUE(server.Start().ok());
+  std::thread t([&io] { io.run_for(std::chrono::seconds(5)); });
+  asio::io_context client;
+  tcp::socket s(client);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  asio::write(s, asio::buffer(
+                     std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  std::string out;
+  boost::system::error_code ec;
+  char buf[1024];
+  for (std::size_t n; (n = s.read_some(asio::buffer(buf), ec)) > 0 || !ec;) out.append(buf, n);
+  server.Stop();
+  io.stop();
+  t.join();
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+  EXPECT_TRUE(out.ends_with("ok\n")) << out;
 }
 
 TEST(MetricsServerStartTest, AddressInUseIsAClearError) {
