@@ -12,6 +12,12 @@ namespace bucketfs {
 // unknown level name.
 bool InitLogging(std::string_view level);
 
+// Whether `level` names a log level InitLogging takes.
+bool IsLogLevel(std::string_view level);
+
+// Changes the level of the running logger (a config reload); false for an unknown level name.
+bool SetLogLevel(std::string_view level);
+
 }  // namespace bucketfs
 
 #define BFS_LOG_TRACE(...) SPDLOG_TRACE(__VA_ARGS__)
