@@ -12,7 +12,7 @@ test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   libnfs-utils libnfs-dev            # libnfs: an independent NFSv4.0 client
   qemu-system-x86 busybox-static cpio # the Linux kernel NFS client, booted under qemu
-  python3 curl
+  python3 python3-yaml curl          # python3-yaml: tests/deploy/check_deploy.py
 )
 
 want=("${build_pkgs[@]}")
