@@ -2,9 +2,12 @@
 #include "nfs/nfs4_program.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <sstream>
 
 #include "nfs/attrs.h"
 #include "nfs/errors.h"
@@ -528,6 +531,44 @@ TEST_F(Nfs4ProgramTest, SessionSequenceReplayAndMisorder) {
   CompoundBuilder next(1);
   next.Sequence(session_id_, ++seqid_).PutRootFh();
   EXPECT_EQ(ReplyReader(Compound(next.Build())).status(), Stat::kOk);
+}
+
+// A client's first confirmation is logged at info, once, with its clientid, owner and address;
+// nothing else a client does is.
+TEST_F(Nfs4ProgramTest, ClientConnectedIsLoggedOnceAtInfo) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_st>(log));
+  logger->set_level(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  call_.peer = "192.0.2.7:801";
+  call_.sys.machine_name = "host-a";
+  ASSERT_TRUE(EstablishSession(1, 0, "Linux NFSv4.1 host-a\x01"));
+  CompoundBuilder b(1);
+  b.Sequence(session_id_, ++seqid_).PutRootFh().Lookup("data").Lookup("hello.txt");
+  EXPECT_EQ(ReplyReader(Compound(b.Build())).status(), Stat::kOk);
+  const uint64_t id40 = EstablishClient40("Linux NFSv4.0 host-b");
+  ASSERT_NE(id40, 0u);
+  spdlog::set_default_logger(previous);
+  const std::string text = log.str();
+  EXPECT_NE(text.find(fmt::format("nfs: client connected: clientid={:x} minor=1 "
+                                  "addr=192.0.2.7:801 owner=\"Linux NFSv4.1 host-a\\x01\" "
+                                  "machine=\"host-a\"",
+                                  clientid_)),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(fmt::format("clientid={:x} minor=0 addr=192.0.2.7:801 owner=\"Linux "
+                                  "NFSv4.0 host-b\"",
+                                  id40)),
+            std::string::npos)
+      << text;
+  std::size_t connected = 0;
+  for (std::size_t p = text.find("client connected"); p != std::string::npos;
+       p = text.find("client connected", p + 1)) {
+    ++connected;
+  }
+  EXPECT_EQ(connected, 2u) << text;  // not again for the later ops of either client
 }
 
 TEST_F(Nfs4ProgramTest, UnknownSessionIsBadSession) {

@@ -17,6 +17,36 @@ namespace {
 
 StateManager& State(OpContext& ctx) { return ctx.server->state(); }
 
+// A client owner string for a log line: printable ASCII as is (but '"' and '\\'), other bytes
+// as \xNN, at most 128 bytes of it.
+std::string PrintableOwner(const Bytes& owner) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < owner.size() && i < 128; ++i) {
+    const uint8_t b = owner[i];
+    if (b >= 0x20 && b < 0x7f && b != '"' && b != '\\') {
+      out += static_cast<char>(b);
+    } else {
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xf];
+    }
+  }
+  if (owner.size() > 128) out += "...";
+  return out;
+}
+
+// Once per client: when its record is first confirmed (SETCLIENTID_CONFIRM, CREATE_SESSION).
+void LogClientConfirmed(const OpContext& ctx, uint64_t clientid, const Bytes& owner) {
+  const Principal who = Principal::From(*ctx.call);
+  BFS_LOG_INFO(
+      "nfs: client connected: clientid={:x} minor={} addr={} owner=\"{}\"{}", clientid,
+      ctx.minor_version, ctx.call->peer, PrintableOwner(owner),
+      who.machine.empty()
+          ? std::string()
+          : " machine=\"" + PrintableOwner(Bytes(who.machine.begin(), who.machine.end())) + "\"");
+}
+
 // RFC 8881 §16.2.3.1.2: the special "current stateid" stands for the COMPOUND's current one.
 Stat ResolveStateId(const OpContext& ctx, const StateId& in, StateId* out) {
   if (ctx.minor_version >= 1 && IsCurrentStateId(in)) {
@@ -79,8 +109,12 @@ Stat StateCreateSession(OpContext& ctx, const CreateSessionArgs& args, CreateSes
   out->flags = (args.flags & kCreateSessionConnBackChan) != 0 && args.cb.usable
                    ? kCreateSessionConnBackChan
                    : 0;
-  return State(ctx).CreateSession(Principal::From(*ctx.call), ctx.call->connection_id, args,
-                                  &out->sessionid, &out->sequenceid, &out->fore, &out->back);
+  Bytes owner;
+  Stat s =
+      State(ctx).CreateSession(Principal::From(*ctx.call), ctx.call->connection_id, args,
+                               &out->sessionid, &out->sequenceid, &out->fore, &out->back, &owner);
+  if (s == Stat::kOk && !owner.empty()) LogClientConfirmed(ctx, args.clientid, owner);
+  return s;
 }
 
 Stat StateSequence(OpContext& ctx, const SequenceArgs& args, SequenceResult* out) {
@@ -129,8 +163,10 @@ Stat StateSetClientId(OpContext& ctx, const SetClientIdArgs& args, uint64_t* cli
 }
 
 Stat StateSetClientIdConfirm(OpContext& ctx, uint64_t clientid, const Verifier& confirm) {
-  Stat s = State(ctx).SetClientIdConfirm(clientid, confirm);
+  Bytes owner;
+  Stat s = State(ctx).SetClientIdConfirm(clientid, confirm, &owner);
   if (s == Stat::kOk) State(ctx).NoteConnection40(ctx.call->connection_id, clientid);
+  if (s == Stat::kOk && !owner.empty()) LogClientConfirmed(ctx, clientid, owner);
   return s;
 }
 

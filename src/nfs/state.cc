@@ -199,7 +199,7 @@ ChannelAttrs StateManager::Clamp(const ChannelAttrs& asked, bool fore) const {
 
 Stat StateManager::CreateSession(const Principal& who, uint64_t connection,
                                  const CreateSessionArgs& args, SessionId* id, uint32_t* sequenceid,
-                                 ChannelAttrs* fore, ChannelAttrs* back) {
+                                 ChannelAttrs* fore, ChannelAttrs* back, Bytes* confirmed_owner) {
   std::lock_guard lock(mu_);
   if ((args.clientid >> 32) != epoch_) return Stat::kStaleClientId;
   Client* c = FindClient(args.clientid);
@@ -222,6 +222,7 @@ Stat StateManager::CreateSession(const Principal& who, uint64_t connection,
     if (Client* old = FindByOwner(c->owner, true)) RemoveClient(old->clientid);
     c = FindClient(args.clientid);
     c->confirmed = true;
+    if (confirmed_owner != nullptr) *confirmed_owner = c->owner;
   }
   auto s = std::make_shared<Session>();
   StoreU32(s->id.data(), epoch_);
@@ -373,7 +374,8 @@ Stat StateManager::SetClientId(const Principal& who, const SetClientIdArgs& args
   return Stat::kOk;
 }
 
-Stat StateManager::SetClientIdConfirm(uint64_t clientid, const Verifier& confirm) {
+Stat StateManager::SetClientIdConfirm(uint64_t clientid, const Verifier& confirm,
+                                      Bytes* confirmed_owner) {
   std::lock_guard lock(mu_);
   Client* c = FindClient(clientid);
   if (!c || c->minor != 0) return Stat::kStaleClientId;
@@ -394,6 +396,7 @@ Stat StateManager::SetClientIdConfirm(uint64_t clientid, const Verifier& confirm
   c = FindClient(clientid);
   c->confirmed = true;
   c->renewed = Now();
+  if (confirmed_owner != nullptr) *confirmed_owner = c->owner;
   return Stat::kOk;
 }
 

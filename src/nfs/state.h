@@ -163,9 +163,11 @@ class StateManager {
   // `minor`: the COMPOUND's minor version (1 or 2), which callbacks to the client then use.
   Stat ExchangeId(const Principal& who, const ExchangeIdArgs& args, uint64_t* clientid,
                   uint32_t* sequenceid, uint32_t* flags, uint32_t minor = 1);
-  // RFC 8881 §18.36. `connection` is bound to the new session.
+  // RFC 8881 §18.36. `connection` is bound to the new session. When this call confirms the
+  // client (its first session), `*confirmed_owner` (if given) gets the client's owner string.
   Stat CreateSession(const Principal& who, uint64_t connection, const CreateSessionArgs& args,
-                     SessionId* id, uint32_t* sequenceid, ChannelAttrs* fore, ChannelAttrs* back);
+                     SessionId* id, uint32_t* sequenceid, ChannelAttrs* fore, ChannelAttrs* back,
+                     Bytes* confirmed_owner = nullptr);
   // RFC 8881 §18.46. On a new request sets *session and marks the slot busy until
   // CompleteSlot(); on a retransmission with a cached reply sets *replay instead.
   struct SequenceOutcome {
@@ -192,7 +194,10 @@ class StateManager {
   // RFC 7530 §16.33.
   Stat SetClientId(const Principal& who, const SetClientIdArgs& args, uint64_t* clientid,
                    Verifier* confirm);
-  Stat SetClientIdConfirm(uint64_t clientid, const Verifier& confirm);  // RFC 7530 §16.34
+  // RFC 7530 §16.34. When this call confirms a new client record, `*confirmed_owner` (if given)
+  // gets the client's owner string.
+  Stat SetClientIdConfirm(uint64_t clientid, const Verifier& confirm,
+                          Bytes* confirmed_owner = nullptr);
   // RFC 7530 §16.28: also NFS4ERR_CB_PATH_DOWN when the client holds delegations and its
   // callback path is down (§16.28.4).
   Stat Renew(uint64_t clientid);
