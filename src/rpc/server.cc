@@ -263,6 +263,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(socket_.get_executor(), std::move(close));
   }
 
+  // Server::Drain: reads no more calls, closes once the calls in flight are answered; from any
+  // thread. finished() says when it is closed.
+  void StopReading() {
+    auto stop = [self = shared_from_this()] {
+      if (self->closed_) return;
+      self->draining_ = true;
+      boost::system::error_code ec;
+      // The pending read completes (end of file); writes go on.
+      self->socket_.shutdown(tcp::socket::shutdown_receive, ec);
+      self->wake_reader_.cancel();
+      self->MaybeCloseDrained();
+    };
+    asio::post(socket_.get_executor(), std::move(stop));
+  }
+  bool finished() const { return finished_.load(); }
+
   // Queues one complete record (unframed) for sending server→client, e.g. a backchannel CALL;
   // from any thread. Dropped if the connection is closed.
   void SendRecord(Bytes record) {
@@ -328,6 +344,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void CloseOnStrand() {
     if (closed_) return;
     closed_ = true;
+    finished_.store(true);
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
@@ -359,6 +376,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     --inflight_;
     wake_reader_.cancel();
     MaybeNotifyClosed();
+    MaybeCloseDrained();
+  }
+
+  // Draining: closes once the reader stopped and every call's reply is written.
+  void MaybeCloseDrained() {
+    if (draining_ && reader_done_ && inflight_ == 0 && queue_.empty()) CloseOnStrand();
   }
 
   // Programs learn about the close once the reader stopped and no call is left in flight, so no
@@ -426,9 +449,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     BFS_LOG_DEBUG("rpc: connection {} from {}", self->id_, self->peer_);
     Status why = co_await self->ReadRecords();
     if (!why.ok()) BFS_LOG_DEBUG("rpc: closing connection {}: {}", self->id_, why.ToString());
-    self->CloseOnStrand();
+    // Draining: the calls in flight still get their replies (MaybeCloseDrained closes).
+    if (!self->draining_) self->CloseOnStrand();
     self->reader_done_ = true;
     self->MaybeNotifyClosed();
+    self->MaybeCloseDrained();
   }
 
   // Decodes a record's header: a REPLY goes to its reverse call at once; a call waits for an
@@ -492,6 +517,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       item.memory.Release();  // the bytes are gone: other calls may allocate theirs
       if (item.holds_slot) self->ReleaseSlot();
       if (ec) self->CloseOnStrand();
+      self->MaybeCloseDrained();
     }
     self->DropQueue();
   }
@@ -521,6 +547,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t next_xid_;
   std::size_t inflight_ = 0;  // calls read but whose reply is not yet written or dropped
   bool closed_ = false;
+  bool draining_ = false;  // Server::Drain: no more reads, close once the replies are out
+  std::atomic<bool> finished_{false};  // closed_, for other threads
   bool reader_done_ = false;
   bool notified_ = false;
 };
@@ -558,6 +586,7 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   uint16_t port() const { return port_; }
   void Start() { asio::co_spawn(strand_, AcceptLoop(shared_from_this()), LogExceptions{}); }
   void Stop();
+  static Awaitable<void> Drain(std::shared_ptr<Impl> self, std::chrono::milliseconds timeout);
   // The registered connection `id`, unless it is gone or the server stopped. Thread-safe.
   std::shared_ptr<Connection> FindConnection(uint64_t id);
 
@@ -717,6 +746,46 @@ void Server::Impl::Stop() {
   }
 }
 
+Awaitable<void> Server::Impl::Drain(std::shared_ptr<Impl> self, std::chrono::milliseconds timeout) {
+  std::vector<std::shared_ptr<Connection>> conns;
+  {
+    std::lock_guard lock(self->mu_);
+    if (self->stopped_) co_return;
+    self->stopped_ = true;  // no more connections are registered
+    for (auto& [id, w] : self->connections_) {
+      if (auto c = w.lock()) conns.push_back(std::move(c));
+    }
+  }
+  auto close_acceptor = [self] {
+    boost::system::error_code ec;
+    self->acceptor_.close(ec);
+  };
+  asio::post(self->strand_, std::move(close_acceptor));
+  for (auto& c : conns) c->StopReading();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::steady_timer poll(self->executor_);
+  for (;;) {
+    std::erase_if(conns, [](const auto& c) { return c->finished(); });
+    if (conns.empty()) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      BFS_LOG_WARN("rpc: {} connection(s) still had calls in flight after {} ms; closing them",
+                   conns.size(), timeout.count());
+      for (auto& c : conns) c->Close();
+      break;
+    }
+    poll.expires_after(std::chrono::milliseconds(20));
+    co_await poll.async_wait(kNoThrow);
+  }
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> rest;
+  {
+    std::lock_guard lock(self->mu_);
+    rest.swap(self->connections_);
+  }
+  for (auto& [id, w] : rest) {
+    if (auto c = w.lock()) c->Close();
+  }
+}
+
 Server::Server(asio::any_io_executor executor, ServerOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), options)) {}
 
@@ -727,5 +796,8 @@ Status Server::Listen(const std::string& host, uint16_t port) { return impl_->Li
 uint16_t Server::port() const { return impl_->port(); }
 void Server::Start() { impl_->Start(); }
 void Server::Stop() { impl_->Stop(); }
+Awaitable<void> Server::Drain(std::chrono::milliseconds timeout) {
+  return Impl::Drain(impl_, timeout);
+}
 
 }  // namespace bucketfs::rpc

@@ -44,6 +44,7 @@
 // Stop() may be called from any thread, any number of times.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -82,6 +83,11 @@ class Server {
   void Start();
   // Closes the listener and every connection. Thread-safe, idempotent.
   void Stop();
+  // A graceful stop: closes the listener, stops reading new calls on every connection (the
+  // receive side is shut down; a call not read completely is dropped, the client resends it),
+  // lets the calls in flight finish and their replies be written, then closes the connections:
+  // at once when all are done, else when `timeout` passes. Then as Stop().
+  Awaitable<void> Drain(std::chrono::milliseconds timeout);
 
   class Impl;  // shared with the coroutines; defined in server.cc
 

@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -475,6 +478,55 @@ TEST_F(ServerTest, StopClosesConnections) {
   server_->Stop();
   Reply r;
   EXPECT_FALSE(ReadReply(s, &r));
+}
+
+// Runs server_->Drain(timeout) on the server's io_context; the future is ready when it is done.
+std::future<void> StartDrain(asio::io_context& io, Server& server,
+                             std::chrono::milliseconds timeout) {
+  return asio::co_spawn(io, server.Drain(timeout), asio::use_future);
+}
+
+TEST_F(ServerTest, DrainAnswersTheCallsInFlightThenCloses) {
+  tcp::socket s = Connect();
+  Bytes all;
+  for (uint32_t i = 0; i < 3; ++i)
+    AppendFramedRecord(CallRecord(10 + i, kTestProgram, 1, 1, 300 - i * 100), &all);
+  asio::write(s, asio::buffer(all));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the calls are read and running
+  const auto start = std::chrono::steady_clock::now();
+  std::future<void> drained = StartDrain(io_, *server_, std::chrono::seconds(10));
+  std::set<uint32_t> xids;
+  for (int i = 0; i < 3; ++i) {
+    Reply r;
+    ASSERT_TRUE(ReadReply(s, &r));
+    xids.insert(r.header.xid);
+  }
+  EXPECT_EQ(xids, (std::set<uint32_t>{10, 11, 12}));
+  Reply r;
+  EXPECT_FALSE(ReadReply(s, &r));  // then closed
+  ASSERT_EQ(drained.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  tcp::socket late(client_io_);
+  boost::system::error_code ec;
+  late.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()), ec);
+  EXPECT_TRUE(ec) << "the listener is closed";
+}
+
+TEST_F(ServerTest, DrainClosesIdleConnectionsAtOnceAndSlowCallsAtTheTimeout) {
+  tcp::socket idle = Connect();
+  EXPECT_EQ(RoundTrip(idle, CallRecord(1, kTestProgram, 1, 1, 0)).header.xid, 1u);
+  tcp::socket slow = Connect();
+  asio::write(slow, asio::buffer(FrameRecord(CallRecord(2, kTestProgram, 1, 1, 5000))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto start = std::chrono::steady_clock::now();
+  std::future<void> drained = StartDrain(io_, *server_, std::chrono::milliseconds(300));
+  Reply r;
+  EXPECT_FALSE(ReadReply(idle, &r));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
+  EXPECT_FALSE(ReadReply(slow, &r));
+  ASSERT_EQ(drained.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  server_->Stop();  // after a drain: nothing left to do
 }
 
 TEST_F(ServerTest, ReverseCallRoundTrip) {
