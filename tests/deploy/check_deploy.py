@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 REPO, BUCKETFS = sys.argv[1], os.path.abspath(sys.argv[2])
 failures = []
@@ -475,6 +477,20 @@ def check_kubernetes():
                           if d.startswith(m["mountPath"].rstrip("/") + "/") or d == m["mountPath"]]
                     check(bool(on) and on[0]["name"] in claims,
                           f"{cw}: {flag} {d} is on a PersistentVolumeClaim")
+                port_numbers = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+                listen_port = lambda flag: int((opts.get(flag) or ":0").rsplit(":", 1)[1])
+                check(port_numbers.get("nfs") == listen_port("--listen"),
+                      f"{cw}: containerPort nfs is the --listen port")
+                http_paths = []
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    get = (c.get(probe) or {}).get("httpGet")
+                    if get:
+                        number = port_numbers.get(get.get("port"), get.get("port"))
+                        check(number == listen_port("--metrics-listen"),
+                              f"{cw}: {probe} GET {get.get('path')} goes to the --metrics-listen "
+                              "port, the only HTTP port")
+                        http_paths.append(get.get("path", "/"))
+                o["_http"] = sorted(set(http_paths))
                 env = {e["name"]: e.get("value") for e in c.get("env", [])}
                 check(env.get("BUCKETFS_STATE_DIR") == opts.get("--state-dir"),
                       f"{cw}: env BUCKETFS_STATE_DIR is --state-dir (for `bucketfs status`)")
@@ -524,7 +540,7 @@ def check_kubernetes():
         check(r.returncode == 0, "kubeconform: " + (r.stdout + r.stderr).strip())
     else:
         print("skip kubeconform: not installed (the checks above stand in for it)")
-    return [g["_argv"] for g in gateways]
+    return [(g["_argv"], g.get("_http", [])) for g in gateways]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,7 +578,7 @@ def known_flags():
     return flags
 
 
-def run_gateway(name, argv, tmp):
+def run_gateway(name, argv, tmp, http_paths=()):
     """Starts `bucketfs serve` with argv's flags (addresses and directories made local)."""
     d = tempfile.mkdtemp(prefix=name + "-", dir=tmp)
     local = os.path.join(d, "local")
@@ -602,7 +618,8 @@ def run_gateway(name, argv, tmp):
     # known intermittent gateway bug (seen in about 1 start in 25), not a fault of these files:
     # say so loudly and start it again, at most twice.
     for attempt in range(3):
-        if not start_and_stop(name, argv, out, env, os.path.join(d, f"bucketfs.{attempt}.log")):
+        if not start_and_stop(name, argv, out, env, os.path.join(d, f"bucketfs.{attempt}.log"),
+                              http_paths):
             return
         print(f"WARN {name}: the gateway exited by itself with status 0 before SIGTERM "
               f"(attempt {attempt + 1}); starting it again")
@@ -610,7 +627,7 @@ def run_gateway(name, argv, tmp):
     check(False, f"{name}: the gateway stays up until SIGTERM (exited by itself 3 times)")
 
 
-def start_and_stop(name, argv, out, env, log_path):
+def start_and_stop(name, argv, out, env, log_path, http_paths):
     """One start; True when the gateway exited by itself with status 0 (retry)."""
     with open(log_path, "w") as log:
         proc = subprocess.Popen(out, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -636,6 +653,20 @@ def start_and_stop(name, argv, out, env, log_path):
         first = r.stdout.splitlines()[0] if r.stdout else r.stderr.strip()
         check(r.returncode == 0 and "export" in r.stdout,
               f"{name}: `bucketfs status` (the health check) answers: {first}")
+        m = re.search(r"metrics on http://[^:]+:(\d+)/", open(log_path).read())
+        for path in http_paths:
+            status = None
+            if m:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}{path}",
+                                                timeout=10) as reply:
+                        status = reply.status
+                except urllib.error.HTTPError as e:
+                    status = e.code
+                except OSError as e:
+                    status = str(e)
+            check(status == 200, f"{name}: GET {path} on the metrics port (the probes) answers "
+                                 f"200 (got {status})")
         if proc.poll() == 0:
             return True
         proc.send_signal(signal.SIGTERM)
@@ -653,7 +684,7 @@ def start_and_stop(name, argv, out, env, log_path):
 
 def check_command_lines(lines, tmp):
     flags = known_flags()
-    for name, argv in lines:
+    for name, argv, http in lines:
         if not argv:
             continue
         check(argv[:2] == ["bucketfs", "serve"], f"{name}: runs `bucketfs serve`")
@@ -668,7 +699,7 @@ def check_command_lines(lines, tmp):
                 seen.append(flag)
         check(True, f"{name}: {len(seen)} flags, each listed by `bucketfs serve --help`, none "
                     "given twice")
-        run_gateway(name, argv, tmp)
+        run_gateway(name, argv, tmp, http)
 
 
 def main():
@@ -681,7 +712,8 @@ def main():
         unit = check_systemd(tmp)
         kube = check_kubernetes()
         lines = [("Dockerfile ENTRYPOINT", docker), ("bucketfs.service ExecStart", unit)]
-        lines += [("StatefulSet", argv) for argv in kube]
+        lines = [(name, argv, []) for name, argv in lines]
+        lines += [("StatefulSet", argv, http) for argv, http in kube]
         check_command_lines(lines, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
