@@ -455,7 +455,7 @@ Awaitable<Reply> AdminServer::Impl::HandleCreateExport(const std::string& body) 
   const std::string name = request->name;
   auto created = co_await handlers_.create_export(std::move(*request));
   if (!created.ok()) {
-    BFS_LOG_INFO("admin: export /{} not created: {}", name, created.status().ToString());
+    BFS_LOG_INFO("admin: POST /v1/exports for /{}: {}", name, created.status().message());
     co_return ErrorReply(static_cast<http::status>(HttpStatusFor(created.status().code())),
                          created.status().message());
   }
@@ -480,7 +480,7 @@ Awaitable<Reply> AdminServer::Impl::HandleDeleteExport(std::string_view encoded_
   }
   auto deleted = co_await handlers_.delete_export(*name, forced);
   if (!deleted.ok()) {
-    BFS_LOG_INFO("admin: export /{} not deleted: {}", *name, deleted.status().ToString());
+    BFS_LOG_INFO("admin: DELETE /v1/exports/{}: {}", *name, deleted.status().message());
     co_return ErrorReply(static_cast<http::status>(HttpStatusFor(deleted.status().code())),
                          deleted.status().message());
   }

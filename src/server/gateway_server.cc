@@ -87,8 +87,8 @@ Result<std::shared_ptr<objstore::ObjectStore>> GatewayServer::MakeStore(const Ex
         std::make_shared<objstore::LocalStore>(config_.local_dir, e.bucket, blocking_));
   }
   objstore::S3Config s3;
-  s3.endpoint = config_.endpoint;
-  s3.region = config_.region;
+  s3.endpoint = EndpointOf(e);
+  s3.region = RegionOf(e);
   s3.bucket = e.bucket;
   // The export's profile, or the default chain (AWS_PROFILE or "default") when it names none.
   s3.credentials_provider = CredentialsFor(e.profile);
@@ -114,6 +114,18 @@ std::shared_ptr<objstore::CredentialsProvider> GatewayServer::CredentialsFor(
 
 Status GatewayServer::CheckBuckets(
     const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores) {
+  std::vector<Status> checks = CheckStores(stores);
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    if (!checks[i].ok()) {
+      return checks[i].WithContext("export /" + config_.exports[i].name + " (bucket '" +
+                                   config_.exports[i].bucket + "')");
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<Status> GatewayServer::CheckStores(
+    const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores) {
   // The io threads are not running yet: run the checks on a temporary thread driving io_.
   std::vector<std::future<Status>> checks;
   for (const auto& store : stores) {
@@ -123,14 +135,8 @@ Status GatewayServer::CheckBuckets(
   }
   auto guard = asio::make_work_guard(io_);
   std::thread runner([this] { io_.run(); });
-  Status result;
-  for (std::size_t i = 0; i < checks.size(); ++i) {
-    Status s = checks[i].get();
-    if (!s.ok() && result.ok()) {
-      result = s.WithContext("export /" + config_.exports[i].name + " (bucket '" +
-                             config_.exports[i].bucket + "')");
-    }
-  }
+  std::vector<Status> result;
+  for (auto& check : checks) result.push_back(check.get());
   guard.reset();
   io_.stop();
   runner.join();
@@ -256,9 +262,15 @@ void GatewayServer::RegisterWriteMetrics() {
   using Sample = MetricsRegistry::Sample;
   using Type = MetricsRegistry::Type;
   using Stats = gateway::ObjectFileSystem::WriteStats;
-  // filesystems_ is fixed after Start(); the callbacks hold weak references.
+  // Called again whenever the exports change (a callback replaces the one of the same name); the
+  // callbacks hold weak references. Deleted exports count until their uploads are done.
   std::vector<std::pair<std::string, std::weak_ptr<gateway::ObjectFileSystem>>> fss;
-  for (const auto& [name, fs] : filesystems_) fss.emplace_back(name, fs);
+  {
+    std::lock_guard lock(exports_mu_);
+    for (const auto* set : {&filesystems_, &draining_}) {
+      for (const auto& [name, x] : *set) fss.emplace_back(name, x.fs);
+    }
+  }
   auto family = [fss](uint64_t Stats::*field) {
     return [fss, field]() -> std::vector<Sample> {
       std::vector<Sample> out;
@@ -321,8 +333,13 @@ Status GatewayServer::RunToCompletion(Awaitable<Status> task) {
 }
 
 Status GatewayServer::Start() {
-  if (config_.exports.empty()) return InvalidArgumentError("no bucket to export (--bucket)");
   BFS_RETURN_IF_ERROR(OpenState());
+  // Exports added with `bucketfs mount create` by earlier runs.
+  BFS_ASSIGN_OR_RETURN(std::vector<SavedExport> saved,
+                       LoadSavedExports(SavedExportsPath(config_.state_dir)));
+  if (config_.exports.empty() && saved.empty()) {
+    return InvalidArgumentError("no bucket to export (--bucket)");
+  }
   BFS_RETURN_IF_ERROR(OpenCache());
   std::vector<std::shared_ptr<objstore::ObjectStore>> stores;
   for (const ExportConfig& e : config_.exports) {
@@ -340,45 +357,11 @@ Status GatewayServer::Start() {
                                     " hash to the same export id; rename one of them");
       }
     }
-    BFS_ASSIGN_OR_RETURN(meta::ExportState state,
-                         meta_->store().OpenExport(export_id, e.name, e.bucket, e.prefix));
-    if (state.reset) {
-      BFS_LOG_WARN(
-          "export /{} now serves bucket '{}' prefix '{}': its previous namespace is "
-          "forgotten (clients' old handles below the root go stale)",
-          e.name, e.bucket, e.prefix);
-    }
-    gateway::ObjectFsOptions opts;
-    opts.meta = meta_;
-    opts.export_id = export_id;
-    opts.export_state = state;
-    opts.prefix = e.prefix;
-    opts.metadata_ttl =
-        std::chrono::milliseconds(static_cast<int64_t>(config_.metadata_ttl_seconds * 1000));
-    opts.default_uid = config_.default_uid;
-    opts.default_gid = config_.default_gid;
-    opts.cache = cache_;
-    opts.background = io_.get_executor();
-    opts.read_ahead.max_window_blocks = config_.read_ahead_blocks;
-    opts.read_only = config_.read_only;
-    opts.staging_dir = config_.state_dir + "/staging/" + std::to_string(export_id);
-    opts.lost_found_dir = config_.state_dir + "/lost+found/" + std::to_string(export_id);
-    opts.pool = &blocking_;
-    opts.upload.part_size = config_.upload_part_size;
-    opts.upload_delay = std::chrono::milliseconds(config_.upload_delay_ms);
-    opts.staging_limit = config_.staging_bytes;
-    opts.sync_upload = config_.sync_upload;
-    opts.write_verifier = write_verifier_;
-    vfs::Export x;
-    x.id = export_id;
-    x.name = e.name;
-    auto fs = std::make_shared<gateway::ObjectFileSystem>(stores[i], opts);
     // Before serving: staged data and pending S3 changes of the last run are taken up again.
-    BFS_RETURN_IF_ERROR(RunToCompletion(fs->StartWritePath()).WithContext("export /" + e.name));
-    filesystems_[e.name] = fs;
-    x.fs = std::move(fs);
-    BFS_RETURN_IF_ERROR(exports_.Add(std::move(x)));
+    BFS_RETURN_IF_ERROR(
+        RunToCompletion(StartExport(e, ExportOrigin::kConfig, /*draining=*/false, stores[i])));
   }
+  StartSavedExports(std::move(saved));
 
   RegisterWriteMetrics();
   nfs::NfsOptions nfs_opts;
@@ -419,6 +402,11 @@ Status GatewayServer::Start() {
   AdminHandlers admin_handlers;
   admin_handlers.status_json = [this] { return StatusJson(); };
   admin_handlers.refresh = [this](std::string path) { return Refresh(std::move(path)); };
+  admin_handlers.list_exports = [this] { return ExportsJson(); };
+  admin_handlers.create_export = [this](ExportConfig e) { return CreateExport(std::move(e)); };
+  admin_handlers.delete_export = [this](std::string name, bool force) {
+    return DeleteExport(std::move(name), force);
+  };
   admin_ = std::make_unique<AdminServer>(io_.get_executor(), config_.admin_socket,
                                          std::move(admin_handlers));
   BFS_RETURN_IF_ERROR(admin_->Start());
@@ -452,19 +440,29 @@ Status GatewayServer::Start() {
       (config_.payload_memory_bytes / 2) >> 20,
       (config_.payload_memory_bytes - config_.payload_memory_bytes / 2) >> 20,
       config_.max_connections);
-  for (const ExportConfig& e : config_.exports) {
-    BFS_LOG_INFO("exporting {} as /{}", SourceOf(config_, e), e.name);
+  std::string first_export;
+  {
+    std::lock_guard lock(exports_mu_);
+    for (const auto& [name, x] : filesystems_) {
+      BFS_LOG_INFO("exporting {} as /{}{}", SourceOf(config_, x.config), name,
+                   x.origin == ExportOrigin::kCli ? " (added with `bucketfs mount create`)" : "");
+    }
+    for (const auto& [name, x] : draining_) {
+      BFS_LOG_INFO("deleted export /{}: uploading its pending changes before it goes", name);
+    }
+    if (!config_.exports.empty()) {
+      first_export = config_.exports[0].name;
+    } else if (!filesystems_.empty()) {
+      first_export = filesystems_.begin()->first;
+    }
   }
   for (const auto& [profile, chain] : credentials_) {
     BFS_LOG_INFO("S3 credentials{} from {}", profile.empty() ? "" : " of profile " + profile,
                  chain->Current());
   }
-  std::string port_opt =
-      config_.listen_port == 2049 ? "" : ",port=" + std::to_string(config_.listen_port);
-  std::string host = config_.listen_host == "0.0.0.0" ? "GATEWAY_HOST" : config_.listen_host;
-  BFS_LOG_INFO("listening on {}:{}; mount with: sudo mount -t nfs4 -o vers=4.1{} {}:/{} /mnt/{}",
-               config_.listen_host, rpc_->port(), port_opt, host, config_.exports[0].name,
-               config_.exports[0].name);
+  BFS_LOG_INFO("listening on {}:{}; mount with: {}", config_.listen_host, rpc_->port(),
+               first_export.empty() ? std::string("(no export yet: bucketfs mount create)")
+                                    : MountCommand(first_export));
   return Status::Ok();
 }
 
@@ -481,7 +479,14 @@ Awaitable<void> GatewayServer::Shutdown() {
   // Stop taking requests, then make every staged write durable (the journal resumes the uploads
   // at the next start), then stop.
   if (rpc_) rpc_->Stop();
-  for (auto& [name, fs] : filesystems_) {
+  std::vector<std::pair<std::string, std::shared_ptr<gateway::ObjectFileSystem>>> all;
+  {
+    std::lock_guard lock(exports_mu_);
+    for (const auto* set : {&filesystems_, &draining_}) {
+      for (const auto& [name, x] : *set) all.emplace_back(name, x.fs);
+    }
+  }
+  for (auto& [name, fs] : all) {
     Status s = co_await fs->PersistStaged();
     if (!s.ok()) BFS_LOG_ERROR("export /{}: {}", name, s.ToString());
     if (fs->pending_mutations() > 0) {
@@ -527,9 +532,14 @@ Awaitable<Status> GatewayServer::Refresh(std::string path) {
     }
     pos = end + 1;
   }
-  auto it = filesystems_.find(name);
-  if (it == filesystems_.end()) co_return NotFoundError("no export named " + name);
-  Status s = co_await it->second->Refresh(rest);
+  std::shared_ptr<gateway::ObjectFileSystem> fs;
+  {
+    std::lock_guard lock(exports_mu_);
+    auto it = filesystems_.find(name);
+    if (it != filesystems_.end()) fs = it->second.fs;
+  }
+  if (!fs) co_return NotFoundError("no export named " + name);
+  Status s = co_await fs->Refresh(rest);
   co_return s.ok() ? s : s.WithContext(path);
 }
 
@@ -543,16 +553,468 @@ std::string GatewayServer::StatusJson() const {
   w.Key("version").String(BUCKETFS_VERSION);
   w.Key("listen").String(listen);
   w.Key("exports").BeginArray();
-  for (const ExportConfig& e : config_.exports) {
-    w.BeginObject();
-    w.Key("name").String(e.name);
-    w.Key("bucket").String(e.bucket);
-    w.Key("prefix").String(e.prefix);
-    w.Key("source").String(SourceOf(config_, e));
-    w.EndObject();
+  {
+    std::lock_guard lock(exports_mu_);
+    for (const auto& [name, x] : filesystems_) {
+      w.BeginObject();
+      w.Key("name").String(name);
+      w.Key("bucket").String(x.config.bucket);
+      w.Key("prefix").String(x.config.prefix);
+      w.Key("source").String(SourceOf(config_, x.config));
+      w.Key("created_by").String(x.origin == ExportOrigin::kCli ? "cli" : "config");
+      w.EndObject();
+    }
   }
   w.EndArray();
   w.Key("uptime_seconds").Int(std::chrono::duration_cast<std::chrono::seconds>(uptime).count());
+  w.EndObject();
+  return w.str();
+}
+
+std::string GatewayServer::EndpointOf(const ExportConfig& e) const {
+  return e.endpoint.empty() ? config_.endpoint : e.endpoint;
+}
+
+std::string GatewayServer::RegionOf(const ExportConfig& e) const {
+  return e.region.empty() ? config_.region : e.region;
+}
+
+bool GatewayServer::ReadOnlyOf(const ExportConfig& e) const {
+  return config_.read_only || e.read_only.value_or(false);
+}
+
+double GatewayServer::MetadataTtlOf(const ExportConfig& e) const {
+  return e.metadata_ttl_seconds.value_or(config_.metadata_ttl_seconds);
+}
+
+std::string GatewayServer::MountCommand(const std::string& name) const {
+  const std::string& h = config_.listen_host;
+  const std::string host = h == "0.0.0.0" || h == "::"        ? std::string("GATEWAY_HOST")
+                           : h.find(':') != std::string::npos ? "[" + h + "]"
+                                                              : h;
+  const uint16_t p = port() != 0 ? port() : config_.listen_port;
+  const std::string port_opt = p == 2049 ? "" : ",port=" + std::to_string(p);
+  return "sudo mount -t nfs4 -o vers=4.1" + port_opt + " " + host + ":/" + name + " /mnt/" + name;
+}
+
+Awaitable<Result<std::shared_ptr<gateway::ObjectFileSystem>>> GatewayServer::OpenFileSystem(
+    ExportConfig e, std::shared_ptr<objstore::ObjectStore> store) {
+  const uint32_t export_id = ExportIdFor(e.name);
+  // A named lambda, not a temporary of the co_await expression: GCC 12 destroys such temporaries
+  // with non-trivial captures twice.
+  auto open = [meta = meta_, export_id, name = e.name, bucket = e.bucket, prefix = e.prefix] {
+    return meta->store().OpenExport(export_id, name, bucket, prefix);
+  };
+  Result<meta::ExportState> state = co_await RunBlocking(blocking_, std::move(open));
+  if (!state.ok()) co_return state.status().WithContext("export /" + e.name);
+  if (state->reset) {
+    BFS_LOG_WARN(
+        "export /{} now serves bucket '{}' prefix '{}': its previous namespace is "
+        "forgotten (clients' old handles below the root go stale)",
+        e.name, e.bucket, e.prefix);
+  }
+  gateway::ObjectFsOptions opts;
+  opts.meta = meta_;
+  opts.export_id = export_id;
+  opts.export_state = *state;
+  opts.prefix = e.prefix;
+  opts.metadata_ttl = std::chrono::milliseconds(static_cast<int64_t>(MetadataTtlOf(e) * 1000));
+  opts.default_uid = config_.default_uid;
+  opts.default_gid = config_.default_gid;
+  opts.cache = cache_;
+  opts.background = io_.get_executor();
+  opts.read_ahead.max_window_blocks = config_.read_ahead_blocks;
+  opts.read_only = ReadOnlyOf(e);
+  opts.staging_dir = config_.state_dir + "/staging/" + std::to_string(export_id);
+  opts.lost_found_dir = config_.state_dir + "/lost+found/" + std::to_string(export_id);
+  opts.pool = &blocking_;
+  opts.upload.part_size = config_.upload_part_size;
+  opts.upload_delay = std::chrono::milliseconds(config_.upload_delay_ms);
+  opts.staging_limit = config_.staging_bytes;
+  opts.sync_upload = config_.sync_upload;
+  opts.write_verifier = write_verifier_;
+  auto fs = std::make_shared<gateway::ObjectFileSystem>(std::move(store), opts);
+  Status started = co_await fs->StartWritePath();
+  if (!started.ok()) co_return started.WithContext("export /" + e.name);
+  co_return fs;
+}
+
+Awaitable<Status> GatewayServer::StartExport(ExportConfig e, ExportOrigin origin, bool draining,
+                                             std::shared_ptr<objstore::ObjectStore> store) {
+  auto fs = co_await OpenFileSystem(e, std::move(store));
+  if (!fs.ok()) co_return fs.status();
+  Status added;
+  {
+    std::lock_guard lock(exports_mu_);
+    const std::string name = e.name;
+    LiveExport live{std::move(e), origin, *fs, false};
+    if (draining) {
+      draining_[name] = std::move(live);
+    } else {
+      added = exports_.Add(vfs::Export{ExportIdFor(name), name, *fs});
+      if (added.ok()) filesystems_[name] = std::move(live);
+    }
+  }
+  co_return added;
+}
+
+void GatewayServer::StartSavedExports(std::vector<SavedExport> saved) {
+  // Not served this run, but kept in the file: `why` is logged.
+  auto keep = [this](SavedExport x, const std::string& why) {
+    BFS_LOG_ERROR("export /{} (bucket '{}', added with `bucketfs mount create`) is not served: {}",
+                  x.config.name, x.config.bucket, why);
+    dormant_.push_back(std::move(x));
+  };
+  std::vector<SavedExport> to_start;
+  std::vector<std::shared_ptr<objstore::ObjectStore>> stores;
+  for (SavedExport& x : saved) {
+    const std::string& name = x.config.name;
+    Status free;
+    {
+      std::lock_guard lock(exports_mu_);
+      free = CheckNameFreeLocked(name);
+    }
+    if (!free.ok()) {
+      keep(std::move(x), free.message() + " (the configured export wins)");
+      continue;
+    }
+    if (!config_.local_dir.empty() && (!x.config.endpoint.empty() || !x.config.region.empty())) {
+      keep(std::move(x), "it names an S3 endpoint or region and this gateway serves --local-dir");
+      continue;
+    }
+    auto store = MakeStore(x.config);
+    if (!store.ok()) {
+      keep(std::move(x), store.status().message());
+      continue;
+    }
+    // Reserve the name against the next saved ones.
+    {
+      std::lock_guard lock(exports_mu_);
+      creating_[name] = LiveExport{x.config, ExportOrigin::kCli, nullptr, true};
+    }
+    stores.push_back(std::move(*store));
+    to_start.push_back(std::move(x));
+  }
+  std::vector<Status> checks = CheckStores(stores);
+  for (std::size_t i = 0; i < to_start.size(); ++i) {
+    const std::string name = to_start[i].config.name;
+    Status s = checks[i];
+    if (s.ok()) {
+      s = RunToCompletion(
+          StartExport(to_start[i].config, ExportOrigin::kCli, to_start[i].draining, stores[i]));
+    }
+    {
+      std::lock_guard lock(exports_mu_);
+      creating_.erase(name);
+    }
+    if (!s.ok()) {
+      keep(std::move(to_start[i]), s.message() + " (it is tried again at the next start)");
+      continue;
+    }
+    if (to_start[i].draining) {
+      std::shared_ptr<gateway::ObjectFileSystem> fs;
+      {
+        std::lock_guard lock(exports_mu_);
+        fs = draining_[name].fs;
+      }
+      asio::co_spawn(io_, DrainDeleted(name, std::move(fs)), asio::detached);
+    }
+  }
+}
+
+Status GatewayServer::CheckNameFreeLocked(const std::string& name) const {
+  if (auto it = filesystems_.find(name); it != filesystems_.end()) {
+    return Status(ErrorCode::kExists, "export /" + name + " already exists (bucket '" +
+                                          it->second.config.bucket + "'); choose another --name");
+  }
+  if (auto it = draining_.find(name); it != draining_.end()) {
+    return Status(ErrorCode::kExists,
+                  "export /" + name + " was deleted and is still uploading " +
+                      std::to_string(it->second.fs->write_stats().pending_mutations) +
+                      " pending changes; create it again once they are done");
+  }
+  if (creating_.count(name) > 0) {
+    return Status(ErrorCode::kExists, "export /" + name + " is being created");
+  }
+  const uint32_t id = ExportIdFor(name);
+  for (const auto* set : {&filesystems_, &draining_, &creating_}) {
+    for (const auto& [other, x] : *set) {
+      if (ExportIdFor(other) == id) {
+        return Status(ErrorCode::kExists, "export names /" + name + " and /" + other +
+                                              " hash to the same export id; choose another --name");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Awaitable<Result<std::string>> GatewayServer::CreateExport(ExportConfig e, ExportOrigin origin) {
+  const std::string name = e.name;
+  if (!config_.local_dir.empty() && (!e.endpoint.empty() || !e.region.empty())) {
+    co_return InvalidArgumentError("this gateway serves the local directory " + config_.local_dir +
+                                   " (--local-dir): --endpoint and --region do not apply");
+  }
+  Status free;
+  {
+    std::lock_guard lock(exports_mu_);
+    free = CheckNameFreeLocked(name);
+    if (free.ok()) creating_[name] = LiveExport{e, origin, nullptr, false};
+  }
+  if (!free.ok()) co_return free;
+  // Releases the reservation however this ends.
+  struct Reservation {
+    GatewayServer* self;
+    std::string name;
+    ~Reservation() {
+      std::lock_guard lock(self->exports_mu_);
+      self->creating_.erase(name);
+    }
+  } reservation{this, name};
+
+  Result<std::shared_ptr<objstore::ObjectStore>> store = [&] {
+    std::lock_guard lock(store_mu_);
+    return MakeStore(e);
+  }();
+  if (!store.ok()) co_return store.status().WithContext("export /" + name + " not created");
+  Status check = co_await (*store)->CheckBucket();
+  if (!check.ok()) co_return check.WithContext("export /" + name + " not created");
+  // Batches an earlier export of this name queued are committed before its namespace is opened.
+  Status flushed = co_await meta_->Flush();
+  if (!flushed.ok()) co_return flushed.WithContext("export /" + name + " not created");
+  auto fs = co_await OpenFileSystem(e, std::move(*store));
+  if (!fs.ok()) co_return fs.status().WithContext("not created");
+  if (origin == ExportOrigin::kCli) {
+    {
+      std::lock_guard lock(exports_mu_);
+      creating_[name].saving = true;
+    }
+    Status saved = co_await SaveExportList();
+    if (!saved.ok()) co_return saved.WithContext("export /" + name + " not created");
+  }
+  Status added;
+  {
+    std::lock_guard lock(exports_mu_);
+    added = exports_.Add(vfs::Export{ExportIdFor(name), name, *fs});
+    if (added.ok()) {
+      filesystems_[name] = LiveExport{e, origin, *fs, false};
+      // A saved export that was not served this run is replaced by the new one.
+      std::erase_if(dormant_, [&](const SavedExport& d) { return d.config.name == name; });
+    }
+  }
+  if (!added.ok()) co_return added;
+  RegisterWriteMetrics();
+  BFS_LOG_INFO("exporting {} as /{} (added with `bucketfs mount create`)", SourceOf(config_, e),
+               name);
+  JsonWriter w;
+  w.BeginObject().Key("export");
+  WriteExport(w, e, origin, fs->get(), "serving");
+  w.Key("mount").String(MountCommand(name));
+  w.EndObject();
+  co_return w.str();
+}
+
+Awaitable<Result<std::string>> GatewayServer::DeleteExport(std::string name, bool force) {
+  LiveExport gone;
+  gateway::ObjectFileSystem::WriteStats pending;
+  Status refused;
+  bool dormant = false;
+  {
+    std::lock_guard lock(exports_mu_);
+    auto it = filesystems_.find(name);
+    if (it == filesystems_.end()) {
+      if (auto d = draining_.find(name); d != draining_.end()) {
+        refused = NotFoundError("export /" + name + " is already deleted (" +
+                                std::to_string(d->second.fs->write_stats().pending_mutations) +
+                                " of its changes are still uploading)");
+      } else if (std::erase_if(dormant_,
+                               [&](const SavedExport& x) { return x.config.name == name; }) > 0) {
+        dormant = true;
+        ++saved_seq_;
+      } else {
+        refused = NotFoundError("no export named " + name);
+      }
+    } else {
+      pending = it->second.fs->write_stats();
+      if ((pending.pending_mutations > 0 || pending.staged_bytes > 0) && !force) {
+        refused = Status(
+            ErrorCode::kNotEmpty,
+            "export /" + name + " has " + std::to_string(pending.pending_mutations) +
+                " changes not yet uploaded to the bucket (" + std::to_string(pending.staged_bytes) +
+                " bytes staged in " + std::to_string(pending.staged_files) +
+                " files); retry once `bucketfs mount list` shows none pending, or use --force "
+                "to remove it now and let them upload in the background");
+      } else {
+        (void)exports_.Remove(name);
+        gone = it->second;
+        filesystems_.erase(it);
+        // Until its uploads are done (also those of requests that were in flight), even when
+        // nothing is pending now: DrainDeleted then drops it at once.
+        draining_[name] = gone;
+      }
+    }
+  }
+  if (!refused.ok()) co_return refused;
+
+  std::string message;
+  Status saved;
+  if (dormant) {
+    saved = co_await SaveExportList();
+    message = "export /" + name + " deleted (it was saved but not served by this run)";
+  } else {
+    RegisterWriteMetrics();
+    if (gone.origin == ExportOrigin::kCli) saved = co_await SaveExportList();
+    asio::co_spawn(io_, DrainDeleted(name, gone.fs), asio::detached);
+    message = gone.origin == ExportOrigin::kCli
+                  ? "export /" + name + " deleted"
+                  : "export /" + name +
+                        " removed from the running gateway; it is configured (serve --bucket or "
+                        "the config file), so it comes back at the next start";
+    if (pending.pending_mutations > 0 || pending.staged_bytes > 0) {
+      message += "; its " + std::to_string(pending.pending_mutations) +
+                 " pending changes keep uploading in the background" +
+                 (gone.origin == ExportOrigin::kCli
+                      ? " (and resume at the next start if the gateway stops first)"
+                      : "");
+    }
+  }
+  if (!saved.ok()) {
+    co_return saved.WithContext("export /" + name +
+                                " was removed, but the saved list could not be updated (it "
+                                "comes back at the next start)");
+  }
+  BFS_LOG_INFO("{} (bucketfs mount delete{})", message, force ? " --force" : "");
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("deleted").String(name);
+  w.Key("created_by").String(dormant || gone.origin == ExportOrigin::kCli ? "cli" : "config");
+  w.Key("pending_changes").Int(static_cast<int64_t>(pending.pending_mutations));
+  w.Key("staged_bytes").Int(static_cast<int64_t>(pending.staged_bytes));
+  w.Key("message").String(message);
+  w.EndObject();
+  co_return w.str();
+}
+
+Awaitable<void> GatewayServer::DrainDeleted(std::string name,
+                                            std::shared_ptr<gateway::ObjectFileSystem> fs) {
+  const bool had_pending = fs->write_stats().pending_mutations > 0;
+  for (;;) {
+    Status s = co_await fs->Drain(std::chrono::minutes(5));
+    if (s.ok()) break;
+    BFS_LOG_WARN("deleted export /{}: {}; still uploading", name, s.message());
+  }
+  // The journal entries it completed are committed before its saved entry goes.
+  Status flushed = co_await meta_->Flush();
+  if (!flushed.ok()) BFS_LOG_ERROR("metadata store: {}", flushed.ToString());
+  bool saved_export = false;
+  {
+    std::lock_guard lock(exports_mu_);
+    auto it = draining_.find(name);
+    if (it != draining_.end() && it->second.fs == fs) {
+      saved_export = it->second.origin == ExportOrigin::kCli;
+      draining_.erase(it);
+    }
+  }
+  RegisterWriteMetrics();
+  if (saved_export) {
+    Status s = co_await SaveExportList();
+    if (!s.ok()) BFS_LOG_ERROR("deleted export /{}: {}", name, s.ToString());
+  }
+  if (had_pending) BFS_LOG_INFO("deleted export /{}: its pending changes are uploaded", name);
+}
+
+Awaitable<Status> GatewayServer::SaveExportList() {
+  std::vector<SavedExport> list;
+  uint64_t seq = 0;
+  {
+    std::lock_guard lock(exports_mu_);
+    seq = ++saved_seq_;
+    for (const auto& [name, x] : filesystems_) {
+      if (x.origin == ExportOrigin::kCli) list.push_back(SavedExport{x.config, false});
+    }
+    for (const auto& [name, x] : draining_) {
+      if (x.origin == ExportOrigin::kCli) list.push_back(SavedExport{x.config, true});
+    }
+    for (const auto& [name, x] : creating_) {
+      if (x.saving && x.origin == ExportOrigin::kCli) list.push_back(SavedExport{x.config, false});
+    }
+    for (const SavedExport& d : dormant_) list.push_back(d);
+  }
+  std::sort(list.begin(), list.end(), [](const SavedExport& a, const SavedExport& b) {
+    return a.config.name < b.config.name;
+  });
+  const std::string path = SavedExportsPath(config_.state_dir);
+  auto save = [this, path, list = std::move(list), seq]() -> Status {
+    std::lock_guard lock(save_mu_);
+    if (seq <= written_seq_) return Status::Ok();  // a newer list is in the file already
+    Status s = SaveExports(path, list);
+    if (s.ok()) written_seq_ = seq;
+    return s;
+  };
+  Status saved = co_await RunBlocking(blocking_, std::move(save));  // named: see OpenFileSystem
+  co_return saved;
+}
+
+void GatewayServer::WriteExport(JsonWriter& w, const ExportConfig& e, ExportOrigin origin,
+                                const gateway::ObjectFileSystem* fs, std::string_view state) const {
+  const gateway::ObjectFileSystem::WriteStats ws =
+      fs != nullptr ? fs->write_stats() : gateway::ObjectFileSystem::WriteStats{};
+  w.BeginObject();
+  w.Key("name").String(e.name);
+  w.Key("bucket").String(e.bucket);
+  w.Key("prefix").String(e.prefix);
+  w.Key("endpoint").String(config_.local_dir.empty() ? EndpointOf(e) : "");
+  w.Key("region").String(config_.local_dir.empty() ? RegionOf(e) : "");
+  w.Key("source").String(SourceOf(config_, e));
+  w.Key("read_only").Bool(ReadOnlyOf(e));
+  w.Key("metadata_ttl_seconds").Double(MetadataTtlOf(e));
+  w.Key("created_by").String(origin == ExportOrigin::kCli ? "cli" : "config");
+  w.Key("state").String(state);
+  w.Key("pending_changes").Int(static_cast<int64_t>(ws.pending_mutations));
+  w.Key("staged_bytes").Int(static_cast<int64_t>(ws.staged_bytes));
+  w.Key("staged_files").Int(static_cast<int64_t>(ws.staged_files));
+  w.Key("upload_failures").Int(static_cast<int64_t>(ws.failures));
+  w.EndObject();
+}
+
+std::string GatewayServer::ExportsJson() const {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("listen").String(config_.listen_host + ":" + std::to_string(port()));
+  w.Key("exports").BeginArray();
+  {
+    std::lock_guard lock(exports_mu_);
+    for (const auto& [name, x] : filesystems_) {
+      WriteExport(w, x.config, x.origin, x.fs.get(), "serving");
+    }
+    for (const auto& [name, x] : draining_) {
+      WriteExport(w, x.config, x.origin, x.fs.get(), "draining");
+    }
+    for (const SavedExport& d : dormant_) {
+      WriteExport(w, d.config, ExportOrigin::kCli, nullptr, "inactive");
+    }
+  }
+  w.EndArray();
+  if (nfs_) {
+    const nfs::StateManager::Counts c = nfs_->state().counts();
+    w.Key("nfs").BeginObject();
+    w.Key("clients").Int(static_cast<int64_t>(c.clients));
+    w.Key("sessions").Int(static_cast<int64_t>(c.sessions));
+    w.Key("opens").Int(static_cast<int64_t>(c.opens));
+    w.Key("locks").Int(static_cast<int64_t>(c.locks));
+    w.Key("delegations").Int(static_cast<int64_t>(c.delegations));
+    w.EndObject();
+  }
+  if (cache_) {
+    const cache::BlockCacheStats st = cache_->Stats();
+    w.Key("cache").BeginObject();
+    w.Key("memory_bytes").Int(static_cast<int64_t>(st.memory_bytes));
+    w.Key("memory_limit_bytes").Int(static_cast<int64_t>(cache_->options().memory_bytes));
+    w.Key("disk_bytes").Int(static_cast<int64_t>(st.disk.bytes));
+    w.Key("disk_limit_bytes").Int(static_cast<int64_t>(cache_->options().disk_bytes));
+    w.Key("hits").Int(static_cast<int64_t>(st.memory_hits + st.disk.hits));
+    w.Key("misses").Int(static_cast<int64_t>(st.fetches));
+    w.EndObject();
+  }
   w.EndObject();
   return w.str();
 }

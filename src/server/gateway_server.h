@@ -3,9 +3,16 @@
 // endpoint — runs them on an io_context with a pool of I/O threads plus a BlockingPool for disk
 // work, and stops them.
 //
+// Exports are those of the ServeConfig plus those added at runtime with CreateExport() (`bucketfs
+// mount create`), which are saved in STATE_DIR/exports.json (server/saved_exports.h) and added
+// again at every start. DeleteExport() removes either kind from the export table; a deleted
+// export's pending uploads go on in the background until done (resumed at the next start for a
+// saved export, which stays in the file marked draining until then).
+//
 // Ownership: GatewayServer owns everything it builds. Thread-safety: Start() and Run() are called
 // from the main thread; Stop() from any thread or a signal handler context via asio signals;
-// Refresh() and StatusJson() from any thread once Start() succeeded.
+// Refresh(), StatusJson(), ExportsJson(), CreateExport() and DeleteExport() from any thread once
+// Start() succeeded (the coroutines on the gateway's io_context).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -13,6 +20,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,7 +29,9 @@
 #include "base/status.h"
 #include "cache/block_cache.h"
 #include "server/config.h"
+#include "server/json.h"
 #include "server/metrics_server.h"
+#include "server/saved_exports.h"
 #include "server/state_dir.h"
 #include "vfs/exports.h"
 
@@ -46,6 +56,10 @@ class Server;
 namespace bucketfs::server {
 
 class AdminServer;
+
+// Who asked for an export: the gateway's configuration (serve --bucket, the config file), or
+// `bucketfs mount create` at runtime (then saved in STATE_DIR/exports.json).
+enum class ExportOrigin { kConfig, kCli };
 
 class GatewayServer {
  public:
@@ -72,12 +86,62 @@ class GatewayServer {
   // The admin endpoint's GET /v1/status document: version, listen address, exports, uptime.
   std::string StatusJson() const;
 
+  // Adds an export to the running gateway (POST /v1/exports): builds its object store (the
+  // export's endpoint and region, else the gateway's), checks the bucket, starts its file system
+  // as Start() does, saves it in STATE_DIR/exports.json when `origin` is kCli, and puts it in the
+  // export table (NFS clients see /NAME at once). Fails with kExists for a name or export id in
+  // use (also by a deleted export still uploading), kInvalidArgument for settings that do not
+  // apply (an endpoint with --local-dir), else the bucket check's error (kNotFound, kAuth,
+  // kUnavailable, ...). The reply document: {"export":{...as in ExportsJson},"mount":"sudo ..."}.
+  Awaitable<Result<std::string>> CreateExport(ExportConfig e,
+                                              ExportOrigin origin = ExportOrigin::kCli);
+  // Removes export `name` from the table (DELETE /v1/exports/NAME). Refuses with kNotEmpty (the
+  // counts in the message) while it has changes not yet uploaded, unless `force`; its uploads
+  // then go on in the background until done. A configured export comes back at the next start
+  // (the reply says so). The reply document: {"deleted","created_by","pending_changes",
+  // "staged_bytes","message"}.
+  Awaitable<Result<std::string>> DeleteExport(std::string name, bool force);
+  // The GET /v1/exports document: every export (served or draining after a delete) with its
+  // settings and write-path backlog, the NFS clients and sessions, the block cache's use.
+  std::string ExportsJson() const;
+  // `sudo mount -t nfs4 -o vers=4.1[,port=P] HOST:/NAME /mnt/NAME` for this gateway.
+  std::string MountCommand(const std::string& name) const;
+
  private:
   Result<std::shared_ptr<objstore::ObjectStore>> MakeStore(const ExportConfig& e);
   // The S3 credentials chain for a shared-files profile ("": AWS_PROFILE or "default"), made
   // once per distinct profile and shared by every store that uses it.
   std::shared_ptr<objstore::CredentialsProvider> CredentialsFor(const std::string& profile);
   Status CheckBuckets(const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores);
+  // Each store's CheckBucket(), run on io_ before its threads run (startup only).
+  std::vector<Status> CheckStores(
+      const std::vector<std::shared_ptr<objstore::ObjectStore>>& stores);
+  // The file system of export `e` on `store`, as every export gets it: its namespace opened in
+  // the metadata store (on the blocking pool), its write path started (staged data and pending S3
+  // changes of earlier runs taken up again).
+  Awaitable<Result<std::shared_ptr<gateway::ObjectFileSystem>>> OpenFileSystem(
+      ExportConfig e, std::shared_ptr<objstore::ObjectStore> store);
+  // OpenFileSystem, then export it (draining: run it, for its pending uploads, without exporting
+  // it). Used by Start().
+  Awaitable<Status> StartExport(ExportConfig e, ExportOrigin origin, bool draining,
+                                std::shared_ptr<objstore::ObjectStore> store);
+  // The export's settings as they apply (the gateway's where it has none).
+  std::string EndpointOf(const ExportConfig& e) const;
+  std::string RegionOf(const ExportConfig& e) const;
+  bool ReadOnlyOf(const ExportConfig& e) const;
+  double MetadataTtlOf(const ExportConfig& e) const;
+  // Writes STATE_DIR/exports.json from the current exports (on the blocking pool); a save that
+  // finds a newer one already written is skipped.
+  Awaitable<Status> SaveExportList();
+  // A deleted export's uploads, until done; then drops it (and its saved entry).
+  Awaitable<void> DrainDeleted(std::string name, std::shared_ptr<gateway::ObjectFileSystem> fs);
+  // Start(): the saved exports, after the configured ones (see dormant_ for those not served).
+  void StartSavedExports(std::vector<SavedExport> saved);
+  // kExists when `name`, or its export id, is served, being created or draining.
+  Status CheckNameFreeLocked(const std::string& name) const;
+  // One export of the ExportsJson/CreateExport documents; `state`: serving, draining, inactive.
+  void WriteExport(JsonWriter& w, const ExportConfig& e, ExportOrigin origin,
+                   const gateway::ObjectFileSystem* fs, std::string_view state) const;
   // Locks the state directory and opens the metadata store in it.
   Status OpenState();
   Status OpenCache();
@@ -103,8 +167,27 @@ class GatewayServer {
   std::shared_ptr<cache::BlockCache> cache_;    // after blocking_: its disk I/O runs there
   std::unique_ptr<MetricsServer> metrics_;
   vfs::ExportTable exports_;
-  // Export name → its file system, for Refresh(); filled by Start(), read-only afterwards.
-  std::map<std::string, std::shared_ptr<gateway::ObjectFileSystem>> filesystems_;
+  struct LiveExport {
+    ExportConfig config;
+    ExportOrigin origin = ExportOrigin::kConfig;
+    std::shared_ptr<gateway::ObjectFileSystem> fs;  // null while being created
+    bool saving = false;  // being created, already in the list being saved
+  };
+  // Guards the members from here to saved_seq_; never held across a co_await.
+  mutable std::mutex exports_mu_;
+  // Export name → the export served under it (Refresh, admin, metrics, shutdown).
+  std::map<std::string, LiveExport> filesystems_;
+  // Deleted exports whose pending uploads are not done yet.
+  std::map<std::string, LiveExport> draining_;
+  // Names being created (reserved before the first co_await of CreateExport).
+  std::map<std::string, LiveExport> creating_;
+  // Saved exports not served this run (their bucket check failed at start, or a configured
+  // export has their name): kept in the file as they are.
+  std::vector<SavedExport> dormant_;
+  uint64_t saved_seq_ = 0;    // bumped with every change to what SaveExportList writes
+  std::mutex save_mu_;        // serialises writes of exports.json (blocking pool)
+  uint64_t written_seq_ = 0;  // guarded by save_mu_
+  std::mutex store_mu_;       // MakeStore after Start() (CredentialsFor fills credentials_)
   std::chrono::steady_clock::time_point started_;
   std::shared_ptr<nfs::NfsServer> nfs_;
   std::unique_ptr<rpc::Server> rpc_;
