@@ -195,7 +195,15 @@ class ObjectFileSystem : public vfs::FileSystem {
   Awaitable<Status> Refresh(std::string path);
 
   ObjectFsCounters counters() const;
+  // options().metadata_ttl is the TTL the file system started with; metadata_ttl() is the one in
+  // force, which SetMetadataTtl changes (a config reload) for every later freshness check.
   const ObjectFsOptions& options() const { return options_; }
+  SteadyTime::duration metadata_ttl() const {
+    return SteadyTime::duration(metadata_ttl_.load(std::memory_order_relaxed));
+  }
+  void SetMetadataTtl(SteadyTime::duration ttl) {
+    metadata_ttl_.store(ttl.count(), std::memory_order_relaxed);
+  }
 
  private:
   static Status ReadOnlyError() { return Status(ErrorCode::kReadOnly, "read-only file system"); }
@@ -244,14 +252,14 @@ class ObjectFileSystem : public vfs::FileSystem {
   using SnapshotResult = Result<std::shared_ptr<const DirSnapshot>>;
 
   SteadyTime Now() const { return options_.clock(); }
-  bool IsFresh(SteadyTime t) const { return Now() - t < options_.metadata_ttl; }
+  bool IsFresh(SteadyTime t) const { return Now() - t < metadata_ttl(); }
   // A listing is fresh for the TTL, or for kListTimeFactor times as long as it took to list when
   // that is longer: a directory whose listing outlasts the TTL (100,000 keys are 100 LIST pages)
   // would otherwise be re-listed without pause by every GETATTR of it.
   static constexpr int kListTimeFactor = 5;
   bool IsFresh(const DirSnapshot& snap) const {
     return Now() - snap.loaded_at <
-           std::max<SteadyTime::duration>(options_.metadata_ttl, kListTimeFactor * snap.list_time);
+           std::max<SteadyTime::duration>(metadata_ttl(), kListTimeFactor * snap.list_time);
   }
 
   // A directory's first listing in progress: READDIR serves its entries as LIST pages arrive
@@ -328,6 +336,7 @@ class ObjectFileSystem : public vfs::FileSystem {
 
   std::shared_ptr<objstore::ObjectStore> store_;
   ObjectFsOptions options_;
+  std::atomic<SteadyTime::rep> metadata_ttl_{options_.metadata_ttl.count()};
   // mtime of directories without a marker: when the export's namespace began (persisted, so it
   // survives restarts), or this process's start without a metadata store.
   vfs::Timespec mount_time_;

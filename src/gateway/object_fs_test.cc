@@ -374,6 +374,23 @@ TEST_F(ObjectFsTest, TtlExpiryRelists) {
   EXPECT_EQ(third->verifier, second->verifier);  // unchanged listing, unchanged verifier
 }
 
+// A config reload changes the TTL of a running file system: later checks use the new one.
+TEST_F(ObjectFsTest, SetMetadataTtlAppliesToLaterChecks) {
+  store_->PutSync("a", "1");
+  auto fs = MakeFs();  // TTL 5 s
+  ASSERT_TRUE(Run(fs->ReadDir(1, 0, 10)).ok());
+  store_->PutSync("b", "2");
+  fs->SetMetadataTtl(60s);
+  EXPECT_EQ(fs->metadata_ttl(), 60s);
+  EXPECT_EQ(fs->options().metadata_ttl, 5s);  // what it started with
+  Advance(30s);
+  EXPECT_EQ(Run(fs->Lookup(1, "b")).status().code(), ErrorCode::kNotFound);  // still fresh
+  EXPECT_EQ(store_->count(Op::kList), 1u);
+  fs->SetMetadataTtl(1s);
+  EXPECT_TRUE(Run(fs->Lookup(1, "b")).ok());
+  EXPECT_EQ(store_->count(Op::kList), 2u);
+}
+
 // A directory that takes longer than a fifth of the TTL to list stays cached for five times its
 // listing time: otherwise every access after the TTL would wait for yet another full listing.
 TEST_F(ObjectFsTest, SlowListingsStayFreshLongerThanTheTtl) {
