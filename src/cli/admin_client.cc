@@ -25,8 +25,12 @@ ErrorCode CodeForHttpStatus(unsigned status) {
   switch (status) {
     case 400:
       return ErrorCode::kInvalidArgument;
+    case 403:
+      return ErrorCode::kAuth;
     case 404:
       return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kExists;
     case 503:
       return ErrorCode::kUnavailable;
     default:
@@ -35,7 +39,8 @@ ErrorCode CodeForHttpStatus(unsigned status) {
 }
 
 Awaitable<Result<AdminReply>> Exchange(std::string socket_path, std::string method,
-                                       std::string target, std::chrono::seconds timeout) {
+                                       std::string target, std::chrono::seconds timeout,
+                                       std::string json_body) {
   const std::string where = "the gateway at " + socket_path;
   beast::basic_stream<stream_protocol> stream(co_await asio::this_coro::executor);
   stream.expires_after(timeout);  // one deadline for the whole exchange
@@ -47,13 +52,17 @@ Awaitable<Result<AdminReply>> Exchange(std::string socket_path, std::string meth
     co_return UnavailableError("cannot reach " + where +
                                " (is `bucketfs serve` running?): " + cec.message());
   }
-  http::request<http::empty_body> req;
+  http::request<http::string_body> req;
   req.method_string(method);
   req.target(target);
   req.version(11);
   req.set(http::field::host, "localhost");
   req.set(http::field::user_agent, "bucketfs-cli");
   req.keep_alive(false);
+  if (!json_body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = std::move(json_body);
+  }
   req.prepare_payload();
   auto [wec, wn] = co_await http::async_write(stream, req, kNoThrow);
   beast::flat_buffer buffer;
@@ -75,7 +84,7 @@ Awaitable<Result<AdminReply>> Exchange(std::string socket_path, std::string meth
     if (!json.ok()) {
       co_return ProtocolError(where + " sent a reply that is not JSON: " + json.status().message());
     }
-    co_return AdminReply{std::move(json).value()};
+    co_return AdminReply{std::move(json).value(), res.body()};
   }
   std::string message = json.ok() ? json->GetString("error") : "";
   if (message.empty()) message = where + " answered HTTP " + std::to_string(status);
@@ -85,11 +94,12 @@ Awaitable<Result<AdminReply>> Exchange(std::string socket_path, std::string meth
 }  // namespace
 
 Result<AdminReply> CallAdmin(const std::string& socket_path, std::string_view method,
-                             const std::string& target, std::chrono::seconds timeout) {
+                             const std::string& target, std::chrono::seconds timeout,
+                             const std::string& json_body) {
   asio::io_context io;
   std::optional<Result<AdminReply>> result;
   auto run = [&]() -> Awaitable<void> {
-    result.emplace(co_await Exchange(socket_path, std::string(method), target, timeout));
+    result.emplace(co_await Exchange(socket_path, std::string(method), target, timeout, json_body));
   };
   asio::co_spawn(io, run, [&result](std::exception_ptr e) {
     if (e) result.emplace(InternalError("admin request failed unexpectedly"));

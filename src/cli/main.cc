@@ -1,5 +1,6 @@
 // bucketfs: the command-line entry point. `bucketfs serve ...` runs the gateway in the foreground;
-// `bucketfs status` and `bucketfs refresh PATH` talk to a running gateway through its admin socket.
+// `bucketfs status`, `bucketfs refresh PATH` and `bucketfs mount create|list|delete` talk to a
+// running gateway through its admin socket.
 // Every failure is printed as one line "bucketfs: error: <cause>" with a non-zero exit status.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -269,6 +270,196 @@ int Refresh(const AdminFlags& f) {
   return 0;
 }
 
+// `bucketfs mount create|list|delete`: exports of a running gateway (POST, GET /v1/exports,
+// DELETE /v1/exports/NAME).
+struct MountFlags {
+  AdminFlags create_admin, list_admin, delete_admin;
+  CLI::App* create = nullptr;
+  CLI::App* list = nullptr;
+  CLI::App* del = nullptr;
+  CLI::Option* ttl_option = nullptr;
+  std::string bucket, name, prefix, region, endpoint, protocol = "nfs";
+  bool read_only = false;
+  double metadata_ttl = 0;
+  bool json = false;
+  std::string delete_name;
+  bool force = false;
+};
+
+void AddMountCommands(CLI::App& app, MountFlags& f) {
+  CLI::App* mount = app.add_subcommand(
+      "mount", "Add, list and remove the exports of a running gateway (no restart needed)");
+  mount->require_subcommand(1);
+  f.create = mount->add_subcommand(
+      "create",
+      "Export a bucket from the running gateway as /NAME at once; it is kept across restarts "
+      "(saved in the state directory). Prints the command that mounts it.");
+  f.create->add_option("--bucket,-b", f.bucket, "Bucket to export")->required();
+  f.create->add_option("--name", f.name, "Export name: clients mount /NAME (default: the bucket)");
+  f.create->add_option("--prefix", f.prefix, "Export only the keys under this prefix");
+  f.create->add_option("--region", f.region, "S3 region (default: the gateway's --region)");
+  f.create->add_option("--endpoint", f.endpoint,
+                       "S3 endpoint URL (default: the gateway's --endpoint)");
+  f.create->add_flag("--read-only", f.read_only, "Serve it read-only (mutations: NFS4ERR_ROFS)");
+  f.create->add_option("--protocol", f.protocol, "Protocol to serve it with (only nfs)")
+      ->capture_default_str();
+  f.ttl_option = f.create->add_option(
+      "--metadata-ttl", f.metadata_ttl,
+      "Seconds its listings and attributes are trusted before revalidation (default: the "
+      "gateway's --metadata-ttl)");
+  f.create->add_flag("--json", f.json, "Print the gateway's JSON reply");
+  AddAdminOptions(f.create, f.create_admin);
+  f.list = mount->add_subcommand(
+      "list", "Show the exports, their settings and pending uploads, NFS clients, cache use");
+  f.list->add_flag("--json", f.json, "Print the gateway's JSON document");
+  AddAdminOptions(f.list, f.list_admin);
+  f.del = mount->add_subcommand(
+      "delete",
+      "Remove an export from the running gateway. Refused while it has writes not yet uploaded, "
+      "unless --force (they then keep uploading in the background). An export given to `serve` "
+      "comes back at the gateway's next start.");
+  f.del->add_option("NAME", f.delete_name, "The export (its /NAME, with or without the /)")
+      ->required();
+  f.del->add_flag("--force", f.force,
+                  "Remove it even with writes not yet uploaded (they keep uploading in the "
+                  "background, and resume at the next start if the gateway stops first)");
+  f.del->add_flag("--json", f.json, "Print the gateway's JSON reply");
+  AddAdminOptions(f.del, f.delete_admin);
+}
+
+// "0", "512 B", "3.0 KiB", "1.5 GiB".
+std::string FormatBytes(double bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return std::to_string(static_cast<int64_t>(bytes)) + " B";
+  int unit = 0;
+  while (bytes >= 1024 && unit < 5) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f %s", bytes, kUnits[unit]);
+  return buf;
+}
+
+double NumberOf(const server::JsonValue& v, std::string_view key) {
+  const server::JsonValue* n = v.Find(key);
+  return n != nullptr && n->is_number() ? n->number() : 0;
+}
+
+bool BoolOf(const server::JsonValue& v, std::string_view key) {
+  const server::JsonValue* b = v.Find(key);
+  return b != nullptr && b->type() == server::JsonValue::Type::kBool && b->boolean();
+}
+
+int MountCreate(const MountFlags& f) {
+  if (f.protocol != "nfs") {
+    return Fail(
+        InvalidArgumentError("--protocol " + f.protocol +
+                             " is not supported: bucketfs serves NFS only (--protocol nfs)"));
+  }
+  server::JsonWriter w;
+  w.BeginObject();
+  w.Key("bucket").String(f.bucket);
+  if (!f.name.empty()) w.Key("name").String(f.name);
+  if (!f.prefix.empty()) w.Key("prefix").String(f.prefix);
+  if (!f.region.empty()) w.Key("region").String(f.region);
+  if (!f.endpoint.empty()) w.Key("endpoint").String(f.endpoint);
+  if (f.read_only) w.Key("read_only").Bool(true);
+  if (f.ttl_option->count() > 0) w.Key("metadata_ttl_seconds").Double(f.metadata_ttl);
+  w.Key("protocol").String(f.protocol);
+  w.EndObject();
+  // The gateway checks the bucket first: S3's retries of an unreachable endpoint take a while.
+  auto reply = cli::CallAdmin(AdminSocketPath(f.create_admin), "POST", "/v1/exports",
+                              std::chrono::seconds(120), w.str());
+  if (!reply.ok()) return Fail(reply.status());
+  if (f.json) {
+    std::printf("%s\n", reply->text.c_str());
+    return 0;
+  }
+  const server::JsonValue* e = reply->body.Find("export");
+  if (e != nullptr) {
+    std::printf("exporting %s as /%s\n", e->GetString("source", "?").c_str(),
+                e->GetString("name", "?").c_str());
+  }
+  std::printf("%s\n", reply->body.GetString("mount").c_str());
+  return 0;
+}
+
+int MountList(const MountFlags& f) {
+  auto reply = cli::CallAdmin(AdminSocketPath(f.list_admin), "GET", "/v1/exports");
+  if (!reply.ok()) return Fail(reply.status());
+  const server::JsonValue& doc = reply->body;
+  if (f.json) {
+    std::printf("%s\n", reply->text.c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "BUCKET", "PREFIX", "ENDPOINT", "RO", "TTL", "CREATED BY", "STATE", "PENDING"}};
+  const server::JsonValue* exports = doc.Find("exports");
+  if (exports != nullptr && exports->is_array()) {
+    for (const server::JsonValue& e : exports->items()) {
+      std::string endpoint = e.GetString("endpoint");
+      if (endpoint.empty()) {
+        endpoint = e.GetString("source").starts_with("s3://") ? "aws " + e.GetString("region")
+                                                              : "local directory";
+      }
+      char ttl[32];
+      std::snprintf(ttl, sizeof(ttl), "%gs", NumberOf(e, "metadata_ttl_seconds"));
+      const double changes = NumberOf(e, "pending_changes");
+      const double staged = NumberOf(e, "staged_bytes");
+      std::string pending = std::to_string(static_cast<int64_t>(changes));
+      if (staged > 0) pending += " (" + FormatBytes(staged) + " staged)";
+      const std::string prefix = e.GetString("prefix");
+      const std::string by = e.GetString("created_by");
+      rows.push_back({"/" + e.GetString("name"), e.GetString("bucket"),
+                      prefix.empty() ? "-" : prefix, endpoint,
+                      BoolOf(e, "read_only") ? "yes" : "no", ttl, by == "cli" ? "mount create" : by,
+                      e.GetString("state"), pending});
+    }
+  }
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  if (const server::JsonValue* nfs = doc.Find("nfs")) {
+    std::printf("NFS: %lld clients, %lld sessions, %lld open files\n",
+                static_cast<long long>(NumberOf(*nfs, "clients")),
+                static_cast<long long>(NumberOf(*nfs, "sessions")),
+                static_cast<long long>(NumberOf(*nfs, "opens")));
+  }
+  if (const server::JsonValue* cache = doc.Find("cache")) {
+    std::printf("block cache: %s of %s in memory, %s of %s on disk\n",
+                FormatBytes(NumberOf(*cache, "memory_bytes")).c_str(),
+                FormatBytes(NumberOf(*cache, "memory_limit_bytes")).c_str(),
+                FormatBytes(NumberOf(*cache, "disk_bytes")).c_str(),
+                FormatBytes(NumberOf(*cache, "disk_limit_bytes")).c_str());
+  }
+  return 0;
+}
+
+int MountDelete(const MountFlags& f) {
+  std::string name = f.delete_name;
+  if (name.starts_with("/")) name.erase(0, 1);
+  std::string target = "/v1/exports/" + cli::QueryEscape(name);
+  if (f.force) target += "?force=1";
+  auto reply = cli::CallAdmin(AdminSocketPath(f.delete_admin), "DELETE", target);
+  if (!reply.ok()) return Fail(reply.status());
+  if (f.json) {
+    std::printf("%s\n", reply->text.c_str());
+    return 0;
+  }
+  std::printf("%s\n", reply->body.GetString("message", "deleted /" + name).c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace bucketfs
 
@@ -280,6 +471,8 @@ int main(int argc, char** argv) {
   bucketfs::AdminFlags status_flags;
   bucketfs::AdminFlags refresh_flags;
   bucketfs::AddAdminCommands(app, status_flags, refresh_flags);
+  bucketfs::MountFlags mount_flags;
+  bucketfs::AddMountCommands(app, mount_flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -288,5 +481,8 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("serve")) return bucketfs::Serve(serve_flags);
   if (app.got_subcommand("status")) return bucketfs::ShowStatus(status_flags);
   if (app.got_subcommand("refresh")) return bucketfs::Refresh(refresh_flags);
+  if (mount_flags.create->parsed()) return bucketfs::MountCreate(mount_flags);
+  if (mount_flags.list->parsed()) return bucketfs::MountList(mount_flags);
+  if (mount_flags.del->parsed()) return bucketfs::MountDelete(mount_flags);
   return 1;
 }
