@@ -1,11 +1,13 @@
 #include "server/gateway_server.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cmath>
 #include <future>
+#include <tuple>
 
 #include "base/byte_budget.h"
 #include "base/log.h"
@@ -22,6 +24,7 @@
 #include "rpc/server.h"
 #include "server/admin_server.h"
 #include "server/client_records.h"
+#include "server/config_file.h"
 #include "server/json.h"
 
 namespace bucketfs::server {
@@ -72,7 +75,8 @@ GatewayServer::GatewayServer(ServeConfig config)
       io_(config_.io_threads),
       blocking_(config_.blocking_threads),
       write_verifier_(
-          static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count())) {}
+          static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count())),
+      metadata_ttl_seconds_(config_.metadata_ttl_seconds) {}
 
 GatewayServer::~GatewayServer() {
   Stop();
@@ -310,6 +314,7 @@ Status GatewayServer::StartMetrics() {
   uint16_t port = 0;
   BFS_RETURN_IF_ERROR(ParseListen(config_.metrics_listen, &host, &port));
   metrics_ = std::make_unique<MetricsServer>(io_.get_executor(), host, port);
+  metrics_->SetHealthCheck([this] { return Health(); });
   return metrics_->Start();
 }
 
@@ -413,12 +418,8 @@ Status GatewayServer::Start() {
   rpc_->Start();
   nfs_->Start();
 
-  signals_ = std::make_unique<asio::signal_set>(io_, SIGINT, SIGTERM);
-  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    BFS_LOG_INFO("signal {}: shutting down", sig);
-    asio::co_spawn(io_, Shutdown(), asio::detached);
-  });
+  signals_ = std::make_unique<asio::signal_set>(io_, SIGINT, SIGTERM, SIGHUP);
+  WaitForSignal();
 
   BFS_LOG_INFO("state in {} (metadata store boot generation {})", state_dir_->path(),
                meta_->BootGeneration());
@@ -463,7 +464,175 @@ Status GatewayServer::Start() {
   BFS_LOG_INFO("listening on {}:{}; mount with: {}", config_.listen_host, rpc_->port(),
                first_export.empty() ? std::string("(no export yet: bucketfs mount create)")
                                     : MountCommand(first_export));
+  applied_ = config_;
+  phase_ = Phase::kServing;
   return Status::Ok();
+}
+
+void GatewayServer::SetConfigSource(std::function<Result<ServeConfig>()> source) {
+  config_source_ = std::move(source);
+}
+
+Status GatewayServer::Health() const {
+  switch (phase_.load()) {
+    case Phase::kStarting:
+      return UnavailableError("starting");
+    case Phase::kStopping:
+      return UnavailableError("shutting down");
+    case Phase::kServing:
+      break;
+  }
+  if (port() == 0) return UnavailableError("not listening");
+  return Status::Ok();
+}
+
+void GatewayServer::WaitForSignal() {
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;  // cancelled: stopping
+    if (sig == SIGHUP) {
+      if (reloads_requested_.fetch_add(1) == 0) asio::co_spawn(io_, RunReloads(), asio::detached);
+    } else if (phase_.exchange(Phase::kStopping) == Phase::kStopping) {
+      BFS_LOG_WARN("signal {} again: stopping now, without waiting for the shutdown to finish",
+                   sig);
+      Stop();
+      return;
+    } else {
+      BFS_LOG_INFO("signal {}: shutting down (send it again to stop at once)", sig);
+      asio::co_spawn(io_, Shutdown(), asio::detached);
+    }
+    WaitForSignal();
+  });
+}
+
+Awaitable<void> GatewayServer::RunReloads() {
+  do {
+    co_await Reload();
+  } while (reloads_requested_.fetch_sub(1) > 1);
+}
+
+Awaitable<void> GatewayServer::Reload() {
+  if (!config_source_) {
+    BFS_LOG_WARN("SIGHUP: nothing to reload (serve was started without --config)");
+    co_return;
+  }
+  if (phase_.load() != Phase::kServing) co_return;
+  BFS_LOG_INFO("SIGHUP: reloading the configuration");
+  std::function<Result<ServeConfig>()> source = config_source_;
+  Result<ServeConfig> loaded = co_await RunBlocking(blocking_, [source] { return source(); });
+  if (!loaded.ok()) {
+    BFS_LOG_ERROR("config reload failed, the running configuration stays: {}",
+                  loaded.status().message());
+    co_return;
+  }
+  const ServeConfig next = std::move(loaded).value();
+  int changes = 0;
+  for (const ConfigKey& k : ConfigKeys()) {
+    if (k.name.starts_with("export.")) continue;
+    const std::string before = RenderConfigValue(applied_, k.name);
+    const std::string after = RenderConfigValue(next, k.name);
+    if (before == after) continue;
+    ++changes;
+    if (k.name == "log_level") {
+      SetLogLevel(next.log_level);
+      applied_.log_level = next.log_level;
+    } else if (k.name == "metadata_ttl") {
+      applied_.metadata_ttl_seconds = next.metadata_ttl_seconds;
+      metadata_ttl_seconds_ = next.metadata_ttl_seconds;
+      ApplyMetadataTtls();
+    } else {
+      BFS_LOG_WARN("config reload: {} changed from {} to {}; that needs a restart (still {})",
+                   k.name, before, after, before);
+      continue;
+    }
+    BFS_LOG_INFO("config reload: {} is now {} (was {})", k.name, after, before);
+  }
+  changes += co_await ReloadExports(next.exports);
+  if (changes == 0) BFS_LOG_INFO("config reload: nothing changed");
+}
+
+Awaitable<int> GatewayServer::ReloadExports(const std::vector<ExportConfig>& next) {
+  int changes = 0;
+  std::vector<ExportConfig> kept;  // what applied_.exports becomes
+  auto find = [](const std::vector<ExportConfig>& list, const std::string& name) {
+    return std::find_if(list.begin(), list.end(),
+                        [&name](const ExportConfig& e) { return e.name == name; });
+  };
+  const std::vector<ExportConfig> before = applied_.exports;
+  for (const ExportConfig& e : before) {
+    auto n = find(next, e.name);
+    if (n != next.end() && *n == e) {
+      kept.push_back(e);
+      continue;
+    }
+    ++changes;
+    if (n == next.end()) {
+      // Removed from the file: gone, unless it has data not yet uploaded.
+      Result<std::string> r = co_await DeleteExport(e.name, false, ExportOrigin::kConfig);
+      if (!r.ok() && r.status().code() == ErrorCode::kNotEmpty) {
+        BFS_LOG_WARN(
+            "config reload: export /{} is no longer in the config file but stays until its "
+            "uploads are done (reload again then): {}",
+            e.name, r.status().message());
+        kept.push_back(e);
+      } else if (!r.ok() && r.status().code() != ErrorCode::kNotFound) {
+        BFS_LOG_ERROR("config reload: export /{} not removed: {}", e.name, r.status().message());
+        kept.push_back(e);
+      }
+      continue;
+    }
+    // Changed: the TTL applies now, anything else at the next start.
+    ExportConfig applied = e;
+    if (n->metadata_ttl_seconds != e.metadata_ttl_seconds) {
+      applied.metadata_ttl_seconds = n->metadata_ttl_seconds;
+      {
+        std::lock_guard lock(exports_mu_);
+        if (auto it = filesystems_.find(e.name); it != filesystems_.end()) {
+          it->second.config.metadata_ttl_seconds = n->metadata_ttl_seconds;
+        }
+      }
+      ApplyMetadataTtls();
+      BFS_LOG_INFO("config reload: export /{} metadata_ttl is now {} s", e.name,
+                   MetadataTtlOf(applied));
+    }
+    auto opt = [](const std::optional<bool>& b) {
+      return b ? std::string(*b ? "true" : "false") : std::string("unset");
+    };
+    const std::tuple<const char*, std::string, std::string> fields[] = {
+        {"bucket", e.bucket, n->bucket},       {"prefix", e.prefix, n->prefix},
+        {"endpoint", e.endpoint, n->endpoint}, {"region", e.region, n->region},
+        {"profile", e.profile, n->profile},    {"read_only", opt(e.read_only), opt(n->read_only)},
+    };
+    for (const auto& [key, was, now] : fields) {
+      if (was == now) continue;
+      BFS_LOG_WARN(
+          "config reload: export /{}: {} changed from '{}' to '{}'; that needs a restart (still "
+          "'{}')",
+          e.name, key, was, now, was);
+    }
+    kept.push_back(std::move(applied));
+  }
+  for (const ExportConfig& e : next) {
+    if (find(before, e.name) != before.end()) continue;
+    ++changes;
+    Result<std::string> r = co_await CreateExport(e, ExportOrigin::kConfig);
+    if (r.ok()) {
+      kept.push_back(e);
+    } else {
+      BFS_LOG_ERROR("config reload: export /{} not added: {}", e.name, r.status().message());
+    }
+  }
+  applied_.exports = std::move(kept);
+  co_return changes;
+}
+
+void GatewayServer::ApplyMetadataTtls() {
+  std::lock_guard lock(exports_mu_);
+  for (const auto& [name, x] : filesystems_) {
+    if (x.fs) {
+      x.fs->SetMetadataTtl(
+          std::chrono::milliseconds(static_cast<int64_t>(MetadataTtlOf(x.config) * 1000)));
+    }
+  }
 }
 
 void GatewayServer::Run() {
@@ -476,9 +645,10 @@ void GatewayServer::Run() {
 }
 
 Awaitable<void> GatewayServer::Shutdown() {
-  // Stop taking requests, then make every staged write durable (the journal resumes the uploads
-  // at the next start), then stop.
-  if (rpc_) rpc_->Stop();
+  // Stop taking requests and answer those in flight, then make every staged write durable (the
+  // journal resumes the uploads at the next start), then stop.
+  phase_ = Phase::kStopping;
+  if (rpc_) co_await rpc_->Drain(std::chrono::seconds(10));
   std::vector<std::pair<std::string, std::shared_ptr<gateway::ObjectFileSystem>>> all;
   {
     std::lock_guard lock(exports_mu_);
@@ -584,7 +754,7 @@ bool GatewayServer::ReadOnlyOf(const ExportConfig& e) const {
 }
 
 double GatewayServer::MetadataTtlOf(const ExportConfig& e) const {
-  return e.metadata_ttl_seconds.value_or(config_.metadata_ttl_seconds);
+  return e.metadata_ttl_seconds.value_or(metadata_ttl_seconds_.load());
 }
 
 std::string GatewayServer::MountCommand(const std::string& name) const {
@@ -803,8 +973,9 @@ Awaitable<Result<std::string>> GatewayServer::CreateExport(ExportConfig e, Expor
   }
   if (!added.ok()) co_return added;
   RegisterWriteMetrics();
-  BFS_LOG_INFO("exporting {} as /{} (added with `bucketfs mount create`)", SourceOf(config_, e),
-               name);
+  BFS_LOG_INFO("exporting {} as /{} ({})", SourceOf(config_, e), name,
+               origin == ExportOrigin::kCli ? "added with `bucketfs mount create`"
+                                            : "added to the config file");
   JsonWriter w;
   w.BeginObject().Key("export");
   WriteExport(w, e, origin, fs->get(), "serving");
@@ -813,7 +984,8 @@ Awaitable<Result<std::string>> GatewayServer::CreateExport(ExportConfig e, Expor
   co_return w.str();
 }
 
-Awaitable<Result<std::string>> GatewayServer::DeleteExport(std::string name, bool force) {
+Awaitable<Result<std::string>> GatewayServer::DeleteExport(std::string name, bool force,
+                                                           ExportOrigin by) {
   LiveExport gone;
   gateway::ObjectFileSystem::WriteStats pending;
   Status refused;
@@ -864,8 +1036,9 @@ Awaitable<Result<std::string>> GatewayServer::DeleteExport(std::string name, boo
     RegisterWriteMetrics();
     if (gone.origin == ExportOrigin::kCli) saved = co_await SaveExportList();
     asio::co_spawn(io_, DrainDeleted(name, gone.fs), asio::detached);
-    message = gone.origin == ExportOrigin::kCli
-                  ? "export /" + name + " deleted"
+    message = gone.origin == ExportOrigin::kCli ? "export /" + name + " deleted"
+              : by == ExportOrigin::kConfig
+                  ? "export /" + name + " removed (no longer in the config file)"
                   : "export /" + name +
                         " removed from the running gateway; it is configured (serve --bucket or "
                         "the config file), so it comes back at the next start";
@@ -882,7 +1055,9 @@ Awaitable<Result<std::string>> GatewayServer::DeleteExport(std::string name, boo
                                 " was removed, but the saved list could not be updated (it "
                                 "comes back at the next start)");
   }
-  BFS_LOG_INFO("{} (bucketfs mount delete{})", message, force ? " --force" : "");
+  BFS_LOG_INFO("{} ({}{})", message,
+               by == ExportOrigin::kConfig ? "config reload" : "bucketfs mount delete",
+               force ? " --force" : "");
   JsonWriter w;
   w.BeginObject();
   w.Key("deleted").String(name);

@@ -9,15 +9,23 @@
 // export's pending uploads go on in the background until done (resumed at the next start for a
 // saved export, which stays in the file marked draining until then).
 //
+// Signals: SIGTERM/SIGINT stop it gracefully (Shutdown(): no new calls, the calls in flight
+// answered, staged writes made durable; a second one stops at once); SIGHUP reloads the config
+// file through the source SetConfigSource() gave (Reload()). The health check of the metrics
+// endpoint's /healthz says "starting" until Start() succeeded and "shutting down" from the
+// first SIGTERM.
+//
 // Ownership: GatewayServer owns everything it builds. Thread-safety: Start() and Run() are called
 // from the main thread; Stop() from any thread or a signal handler context via asio signals;
 // Refresh(), StatusJson(), ExportsJson(), CreateExport() and DeleteExport() from any thread once
 // Start() succeeded (the coroutines on the gateway's io_context).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +84,19 @@ class GatewayServer {
   void Run();
   void Stop();
 
+  // Where a reload reads the configuration from (cli/main.cc: --config with the command-line
+  // flags over it). Called on the blocking pool. Unset: SIGHUP only logs that there is nothing to
+  // reload. Before Start().
+  void SetConfigSource(std::function<Result<ServeConfig>()> source);
+  // SIGHUP (docs/configuration.md, "Reload"): reads the configuration again and applies what can
+  // change live — the log level, the metadata TTLs, exports added to or removed from it (one
+  // with changes not yet uploaded stays, and the log says why) — and logs one warning per other
+  // changed key, which needs a restart. A configuration that does not load is logged as an error
+  // and changes nothing. One reload at a time (on the io_context).
+  Awaitable<void> Reload();
+  // What /healthz says: OK while serving, else why not ("starting", "shutting down").
+  Status Health() const;
+
   uint16_t port() const;
   const ServeConfig& config() const { return config_; }
 
@@ -99,8 +120,10 @@ class GatewayServer {
   // counts in the message) while it has changes not yet uploaded, unless `force`; its uploads
   // then go on in the background until done. A configured export comes back at the next start
   // (the reply says so). The reply document: {"deleted","created_by","pending_changes",
-  // "staged_bytes","message"}.
-  Awaitable<Result<std::string>> DeleteExport(std::string name, bool force);
+  // "staged_bytes","message"}. `by`: who asks, `mount delete` (kCli) or a config reload that no
+  // longer lists the export (kConfig; the message and log say so).
+  Awaitable<Result<std::string>> DeleteExport(std::string name, bool force,
+                                              ExportOrigin by = ExportOrigin::kCli);
   // The GET /v1/exports document: every export (served or draining after a delete) with its
   // settings and write-path backlog, the NFS clients and sessions, the block cache's use.
   std::string ExportsJson() const;
@@ -153,8 +176,16 @@ class GatewayServer {
   Status StartMetrics();
   // Runs `task` on a private io_context until it finishes (startup only).
   static Status RunToCompletion(Awaitable<Status> task);
-  // SIGTERM/SIGINT: stop accepting, persist staged writes, stop.
+  // SIGTERM/SIGINT: stop accepting, finish the calls in flight, persist staged writes, stop.
   Awaitable<void> Shutdown();
+  // Waits for the next signal (re-armed after each).
+  void WaitForSignal();
+  // Reload() once per SIGHUP received, one after the other.
+  Awaitable<void> RunReloads();
+  // Reload(): the exports of the configuration (`applied_.exports` → `next`).
+  Awaitable<int> ReloadExports(const std::vector<ExportConfig>& next);
+  // Every export without a TTL of its own takes the gateway's (metadata_ttl_seconds_).
+  void ApplyMetadataTtls();
 
   ServeConfig config_;
   asio::io_context io_;
@@ -194,6 +225,16 @@ class GatewayServer {
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<asio::signal_set> signals_;
   std::vector<std::thread> threads_;
+
+  enum class Phase { kStarting, kServing, kStopping };
+  std::atomic<Phase> phase_{Phase::kStarting};
+  // The gateway's metadata TTL in force (config_'s until a reload changes it).
+  std::atomic<double> metadata_ttl_seconds_;
+  std::function<Result<ServeConfig>()> config_source_;  // set before Start(), then read-only
+  // The configuration as applied by Start() and the reloads since; only Start() and Reload()
+  // (one at a time) touch it.
+  ServeConfig applied_;
+  std::atomic<int> reloads_requested_{0};  // SIGHUPs not yet handled by RunReloads
 };
 
 }  // namespace bucketfs::server
