@@ -840,12 +840,15 @@ void GatewayServer::StartSavedExports(std::vector<SavedExport> saved) {
   for (SavedExport& x : saved) {
     const std::string& name = x.config.name;
     Status free;
+    bool configured = false;
     {
       std::lock_guard lock(exports_mu_);
       free = CheckNameFreeLocked(name);
+      configured = filesystems_.count(name) > 0;
     }
     if (!free.ok()) {
-      keep(std::move(x), free.message() + " (the configured export wins)");
+      keep(std::move(x), configured ? "an export of the configuration has the same name and wins"
+                                    : free.message());
       continue;
     }
     if (!config_.local_dir.empty() && (!x.config.endpoint.empty() || !x.config.region.empty())) {
