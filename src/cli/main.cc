@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "cli/admin_client.h"
 #include "server/config.h"
+#include "server/config_file.h"
 #include "server/gateway_server.h"
 
 namespace bucketfs {
@@ -24,6 +25,8 @@ int Fail(const Status& status) {
 }
 
 struct ServeFlags {
+  CLI::App* serve = nullptr;  // for which flags were given (they override --config's keys)
+  std::string config_file;
   server::ServeConfig config;
   std::vector<std::string> buckets;
   std::string listen = "127.0.0.1:2049";
@@ -38,11 +41,14 @@ struct ServeFlags {
 
 void AddServeCommand(CLI::App& app, ServeFlags& f) {
   CLI::App* serve = app.add_subcommand("serve", "Serve buckets over NFSv4 (foreground)");
-  serve
-      ->add_option("--bucket,-b", f.buckets,
-                   "Bucket to export, as BUCKET, BUCKET:PREFIX or NAME=BUCKET[:PREFIX]; the "
-                   "export is /NAME (default NAME: the bucket). Repeat for several.")
-      ->required();
+  f.serve = serve;
+  serve->add_option("--config", f.config_file,
+                    "TOML file with serve settings and [[export]] tables (docs/configuration.md); "
+                    "flags given override it; SIGHUP reloads it");
+  serve->add_option("--bucket,-b", f.buckets,
+                    "Bucket to export, as BUCKET, BUCKET:PREFIX or NAME=BUCKET[:PREFIX]; the "
+                    "export is /NAME (default NAME: the bucket). Repeat for several. Replaces "
+                    "the [[export]] tables of --config.");
   serve->add_option("--endpoint", f.config.endpoint,
                     "S3 endpoint URL (default: https://s3.REGION.amazonaws.com)");
   serve->add_option("--region", f.config.region, "S3 region")->capture_default_str();
@@ -136,51 +142,67 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
   serve->add_option("--io-threads", f.config.io_threads, "Network threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  serve->add_option("--blocking-threads", f.config.blocking_threads, "Disk and database threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   serve->add_option("--log-level", f.config.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
 }
 
-Status BuildConfig(ServeFlags& f) {
-  BFS_RETURN_IF_ERROR(server::ParseListen(f.listen, &f.config.listen_host, &f.config.listen_port));
-  if (f.config.state_dir.empty()) f.config.state_dir = server::DefaultStateDir();
-  if (f.config.admin_socket.empty()) f.config.admin_socket = f.config.state_dir + "/admin.sock";
+// The serve configuration: --config's settings (if given) with the flags given on the command
+// line over them, checked. Reads the config file: called at start and on SIGHUP (on the
+// gateway's blocking pool).
+Result<server::ServeConfig> BuildConfig(const ServeFlags& f) {
+  server::ServeConfig flags = f.config;
+  BFS_RETURN_IF_ERROR(server::ParseListen(f.listen, &flags.listen_host, &flags.listen_port));
   for (auto [flag, text, out] :
-       {std::tuple{"--cache-memory", &f.cache_memory, &f.config.cache_memory_bytes},
-        std::tuple{"--cache-disk-size", &f.cache_disk, &f.config.cache_disk_bytes},
-        std::tuple{"--cache-block-size", &f.cache_block, &f.config.cache_block_size},
-        std::tuple{"--staging-size", &f.staging_size, &f.config.staging_bytes},
-        std::tuple{"--upload-part-size", &f.part_size, &f.config.upload_part_size},
-        std::tuple{"--payload-memory", &f.payload_memory, &f.config.payload_memory_bytes},
-        std::tuple{"--s3-max-response", &f.s3_max_response, &f.config.s3_max_response_bytes}}) {
+       {std::tuple{"--cache-memory", &f.cache_memory, &flags.cache_memory_bytes},
+        std::tuple{"--cache-disk-size", &f.cache_disk, &flags.cache_disk_bytes},
+        std::tuple{"--cache-block-size", &f.cache_block, &flags.cache_block_size},
+        std::tuple{"--staging-size", &f.staging_size, &flags.staging_bytes},
+        std::tuple{"--upload-part-size", &f.part_size, &flags.upload_part_size},
+        std::tuple{"--payload-memory", &f.payload_memory, &flags.payload_memory_bytes},
+        std::tuple{"--s3-max-response", &f.s3_max_response, &flags.s3_max_response_bytes}}) {
     auto size = server::ParseSize(*text);
     if (!size.ok()) return size.status().WithContext(flag);
     *out = *size;
   }
-  if (f.config.upload_part_size < (uint64_t{5} << 20) ||
-      f.config.upload_part_size > (uint64_t{5} << 30)) {
+  for (const std::string& b : f.buckets) {
+    BFS_ASSIGN_OR_RETURN(server::ExportConfig e, server::ParseExport(b));
+    flags.exports.push_back(std::move(e));
+  }
+  server::ServeConfig c = flags;
+  if (!f.config_file.empty()) {
+    BFS_ASSIGN_OR_RETURN(server::ConfigFile file, server::LoadConfigFile(f.config_file));
+    const CLI::App* serve = f.serve;
+    c = server::OverlayFlags(file.config, flags, [serve](std::string_view flag) {
+      return serve->count(std::string(flag)) > 0;
+    });
+  }
+  if (c.state_dir.empty()) c.state_dir = server::DefaultStateDir();
+  if (c.admin_socket.empty()) c.admin_socket = c.state_dir + "/admin.sock";
+  if (c.upload_part_size < (uint64_t{5} << 20) || c.upload_part_size > (uint64_t{5} << 30)) {
     return InvalidArgumentError("--upload-part-size: must be between 5M and 5G (S3's limits)");
   }
-  if (f.config.payload_memory_bytes < (uint64_t{4} << 20)) {
+  if (c.payload_memory_bytes < (uint64_t{4} << 20)) {
     // Each half must hold a READ (1 MiB) and a WRITE record, or calls run one at a time.
     return InvalidArgumentError("--payload-memory: must be at least 4M");
   }
-  if (f.config.s3_max_response_bytes < (uint64_t{4} << 20)) {
+  if (c.s3_max_response_bytes < (uint64_t{4} << 20)) {
     // A LIST page of 1,000 keys of 1,024 bytes is about 1.5 MB.
     return InvalidArgumentError("--s3-max-response: must be at least 4M");
   }
-  for (const std::string& b : f.buckets) {
-    BFS_ASSIGN_OR_RETURN(server::ExportConfig e, server::ParseExport(b));
-    f.config.exports.push_back(std::move(e));
-  }
-  return Status::Ok();
+  return c;
 }
 
-int Serve(ServeFlags& f) {
-  if (Status s = BuildConfig(f); !s.ok()) return Fail(s);
-  if (!InitLogging(f.config.log_level)) {
-    return Fail(InvalidArgumentError("unknown --log-level '" + f.config.log_level + "'"));
+int Serve(const ServeFlags& f) {
+  auto config = BuildConfig(f);
+  if (!config.ok()) return Fail(config.status());
+  if (!InitLogging(config->log_level)) {
+    return Fail(InvalidArgumentError("unknown --log-level '" + config->log_level + "'"));
   }
-  server::GatewayServer gateway(f.config);
+  server::GatewayServer gateway(*config);
+  if (!f.config_file.empty()) gateway.SetConfigSource([&f] { return BuildConfig(f); });
   if (Status s = gateway.Start(); !s.ok()) return Fail(s);
   gateway.Run();
   return 0;

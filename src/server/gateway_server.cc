@@ -343,7 +343,7 @@ Status GatewayServer::Start() {
   BFS_ASSIGN_OR_RETURN(std::vector<SavedExport> saved,
                        LoadSavedExports(SavedExportsPath(config_.state_dir)));
   if (config_.exports.empty() && saved.empty()) {
-    return InvalidArgumentError("no bucket to export (--bucket)");
+    return InvalidArgumentError("no bucket to export (--bucket, or [[export]] in --config)");
   }
   BFS_RETURN_IF_ERROR(OpenCache());
   std::vector<std::shared_ptr<objstore::ObjectStore>> stores;
