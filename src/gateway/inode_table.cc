@@ -202,6 +202,7 @@ vfs::InodeId InodeTable::FindOrCreateLocked(const std::string& key, bool is_dir,
 void InodeTable::UpdateFileLocked(InodeRecord& rec, const objstore::ObjectInfo& info,
                                   SteadyTime now) {
   if (rec.etag != info.etag || rec.last_modified != info.last_modified || rec.size != info.size) {
+    if (!rec.etag.empty()) ++rec.bucket_version;
     rec.etag = info.etag;
     rec.version_id = info.version_id;
     rec.last_modified = info.last_modified;
@@ -407,6 +408,7 @@ void InodeTable::ApplyHead(vfs::InodeId ino, const objstore::ObjectInfo& info, S
     rec.etag = info.etag;
     rec.last_modified = info.last_modified;
   } else {
+    if (!rec.etag.empty() && rec.etag != info.etag) ++rec.bucket_version;
     rec.etag = info.etag;
     rec.last_modified = info.last_modified;
     rec.size = info.size;

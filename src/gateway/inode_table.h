@@ -69,6 +69,9 @@ struct InodeRecord {
   // Cached symlink target, valid while etag == symlink_etag.
   std::string symlink_target;
   std::string symlink_etag;
+  // Times a LIST or HEAD found the object changed behind the gateway (vfs::Attr::bucket_version);
+  // not persisted.
+  uint64_t bucket_version = 0;
 };
 
 inline bool IsSymlink(const InodeRecord& rec) {

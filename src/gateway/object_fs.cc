@@ -382,6 +382,7 @@ vfs::Attr ObjectFileSystem::ToAttrUnstaged(const InodeRecord& rec) const {
     a.mtime = rec.meta.mtime.value_or(modified);
     a.ctime = modified;
     a.change = Mix(HashString(rec.etag), Nanos(rec.last_modified));
+    a.bucket_version = rec.bucket_version;
   }
   a.atime = a.mtime;
   if (a.change == 0) a.change = 1;

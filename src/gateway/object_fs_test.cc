@@ -439,6 +439,7 @@ TEST_F(ObjectFsTest, ObjectReplacedBehindOurBack) {
   auto attr = Run(fs->GetAttr(f->ino));
   EXPECT_EQ(attr->size, 11u);
   EXPECT_NE(attr->change, f->change);
+  EXPECT_GT(attr->bucket_version, f->bucket_version);  // changed behind the gateway
 
   // Close-to-open: Open after the TTL HEADs and sees the replacement.
   store_->PutSync("f", "third!");
@@ -449,6 +450,7 @@ TEST_F(ObjectFsTest, ObjectReplacedBehindOurBack) {
   EXPECT_EQ(store_->count(Op::kHead), heads + 1);
   EXPECT_EQ(opened->size, 6u);
   EXPECT_NE(opened->change, attr->change);
+  EXPECT_GT(opened->bucket_version, attr->bucket_version);
   EXPECT_EQ(opened->ino, f->ino);
 
   // Same bytes rewritten: same ETag, new LastModified → change still differs.

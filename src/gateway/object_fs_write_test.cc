@@ -181,6 +181,14 @@ TEST_F(ObjectFsWriteTest, CreateWriteReadBackAndUploadWithPosixMetadata) {
   // After the upload the file is served from the object.
   EXPECT_EQ(ReadAll(f.ino), "hello world");
   EXPECT_EQ(fs_->staged_bytes(), 0u);
+  // The gateway's own upload is not a change behind its back, even once revalidated.
+  ASSERT_TRUE(Run(fs_->Refresh("hello.txt")).ok());
+  auto after = Run(fs_->GetAttr(f.ino));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->bucket_version, attr->bucket_version);
+  store_->PutSync("hello.txt", "changed behind");
+  ASSERT_TRUE(Run(fs_->Refresh("hello.txt")).ok());
+  EXPECT_GT(Run(fs_->GetAttr(f.ino))->bucket_version, after->bucket_version);
 }
 
 TEST_F(ObjectFsWriteTest, ReadOnlyAnswersReadOnly) {

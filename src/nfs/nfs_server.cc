@@ -75,12 +75,16 @@ void NfsServer::ArmReaper(std::shared_ptr<asio::steady_timer> timer) {
 
 Awaitable<void> NfsServer::CheckDelegatedFiles(NfsServer& server) {
   std::vector<Recall> recalls;
-  for (const auto& [fh, change] : server.state_->DelegatedFiles()) {
+  for (const auto& [fh, bucket_version] : server.state_->DelegatedFiles()) {
     auto exp = server.exports_.FindById(fh.export_id);
     if (!exp) continue;
-    // GetAttr revalidates against the bucket once the metadata TTL ran out (a HEAD).
+    // GetAttr revalidates against the bucket once the metadata TTL ran out (a HEAD). Only a
+    // change made behind the gateway counts: the gateway's own writes and uploads (by the holder
+    // itself, or by others whose operations already recalled it) move the change attribute too.
     auto attr = co_await exp->fs->GetAttr(fh.ino);
-    if (attr.ok() && attr->change == change && attr->generation == fh.generation) continue;
+    if (attr.ok() && attr->bucket_version == bucket_version && attr->generation == fh.generation) {
+      continue;
+    }
     server.state_->BreakDelegations(fh, /*breaker=*/0, &recalls, /*external=*/true);
   }
   if (!recalls.empty()) server.callbacks_->Recall(std::move(recalls));

@@ -273,7 +273,7 @@ std::optional<StateId> StateOfferDelegation(OpContext& ctx, const OpenArgs& args
   if ((args.share_access & kShareAccessMask) != kShareAccessRead) return std::nullopt;
   if (args.claim != ClaimType::kNull && args.claim != ClaimType::kFh) return std::nullopt;
   return State(ctx).GrantReadDelegation(ctx.minor_version, OpenClient(ctx, args), file.fh,
-                                        file.attr.change);
+                                        file.attr.change, file.attr.bucket_version);
 }
 
 Stat StateBreakDelegations(OpContext& ctx, const FileHandle& file) {

@@ -273,8 +273,11 @@ class StateManager {
   // nobody has open for writing, outside the grace period, not within a lease of a recall of
   // that file. `change` is the file's change attribute now (a later change in the bucket
   // recalls it). Returns the delegation stateid, or nullopt.
+  // `bucket_version` (vfs::Attr) is the file's count of changes seen in the bucket: the periodic
+  // check recalls the delegation when it moves (DelegatedFiles).
   std::optional<StateId> GrantReadDelegation(uint32_t minor, uint64_t clientid,
-                                             const FileHandle& file, uint64_t change);
+                                             const FileHandle& file, uint64_t change,
+                                             uint64_t bucket_version = 0);
   // The delegations of `file` held by clients other than `breaker` (0: no client, e.g. a 4.0
   // caller) that an operation changing the file must wait for. Those not yet recalled are marked
   // recalled now and appended to *to_recall (the caller sends the CB_RECALLs). Returns true when
@@ -302,7 +305,11 @@ class StateManager {
   // waiting for it goes ahead (the client learns it from SEQUENCE and TEST_STATEID).
   void RevokeDelegation(const StateId& id);
   // Every delegated file with its change attribute at grant (for the check against the bucket).
-  std::vector<std::pair<FileHandle, uint64_t>> DelegatedFiles() const;
+  struct DelegatedFile {
+    FileHandle file;
+    uint64_t bucket_version = 0;  // at grant
+  };
+  std::vector<DelegatedFile> DelegatedFiles() const;
 
   // --- Restart recovery (RFC 7530 §9.6.2, RFC 8881 §8.4.2) ---
   // Starts a grace period of `duration` in which the clients whose owners are in `owners` (the
@@ -401,7 +408,8 @@ class StateManager {
     StateId stateid;
     uint64_t clientid = 0;
     FileHandle file;
-    uint64_t change = 0;  // the file's change attribute at grant
+    uint64_t change = 0;          // the file's change attribute at grant
+    uint64_t bucket_version = 0;  // the file's vfs::Attr::bucket_version at grant
     std::optional<std::chrono::steady_clock::time_point> recalled_at;
     bool external_change = false;  // recalled because the file changed in the bucket
   };

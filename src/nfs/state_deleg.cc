@@ -18,7 +18,8 @@ Other KeyOf(const StateId& id) {
 }  // namespace
 
 std::optional<StateId> StateManager::GrantReadDelegation(uint32_t minor, uint64_t clientid,
-                                                         const FileHandle& file, uint64_t change) {
+                                                         const FileHandle& file, uint64_t change,
+                                                         uint64_t bucket_version) {
   std::lock_guard lock(mu_);
   if (InGraceLocked() || delegs_.size() >= limits_.max_delegations) return std::nullopt;
   const Client* c = FindClient(clientid);
@@ -51,6 +52,7 @@ std::optional<StateId> StateManager::GrantReadDelegation(uint32_t minor, uint64_
   d.clientid = clientid;
   d.file = file;
   d.change = change;
+  d.bucket_version = bucket_version;
   const StateId id = d.stateid;
   delegs_.emplace(KeyOf(id), std::move(d));
   return id;
@@ -200,12 +202,12 @@ bool StateManager::IsRevoked(const StateId& id) const {
                      [&](const auto& kv) { return kv.second.revoked.contains(k); });
 }
 
-std::vector<std::pair<FileHandle, uint64_t>> StateManager::DelegatedFiles() const {
+std::vector<StateManager::DelegatedFile> StateManager::DelegatedFiles() const {
   std::lock_guard lock(mu_);
-  std::vector<std::pair<FileHandle, uint64_t>> out;
+  std::vector<DelegatedFile> out;
   out.reserve(delegs_.size());
   for (const auto& [k, d] : delegs_) {
-    if (!d.recalled_at) out.emplace_back(d.file, d.change);
+    if (!d.recalled_at) out.push_back({d.file, d.bucket_version});
   }
   return out;
 }

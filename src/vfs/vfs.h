@@ -47,6 +47,10 @@ struct Attr {
   // Changes whenever the file's data or attributes change (derived from ETag/mtime for objects),
   // so that clients drop stale caches. NFSv4 `change` attribute.
   uint64_t change = 0;
+  // Counts the changes of the object seen in the bucket that were not made through this
+  // gateway (a revalidation found another ETag), in this process; 0 for file systems without a
+  // backing bucket. Changes made through the gateway (writes, uploads) leave it alone.
+  uint64_t bucket_version = 0;
 };
 
 struct DirEntry {
