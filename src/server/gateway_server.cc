@@ -636,12 +636,26 @@ void GatewayServer::ApplyMetadataTtls() {
 }
 
 void GatewayServer::Run() {
-  for (int i = 1; i < config_.io_threads; ++i) {
-    threads_.emplace_back([this] { io_.run(); });
+  work_.emplace(asio::make_work_guard(io_));
+  // The loop ends at Stop(). Should it end otherwise (a bug: one start in ~25 was seen to exit
+  // right after startup, cause not found), it is logged and resumed, a bounded number of times.
+  constexpr int kMaxResumes = 10;
+  for (int resumes = 0;; ++resumes) {
+    for (int i = 1; i < config_.io_threads; ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    io_.run();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    if (stop_requested_) return;
+    if (resumes == kMaxResumes) {
+      BFS_LOG_ERROR("the I/O loop keeps ending without a stop request; exiting");
+      return;
+    }
+    BFS_LOG_ERROR("the I/O loop ended without a stop request (io_context {}); resuming",
+                  io_.stopped() ? "stopped" : "out of work");
+    io_.restart();
   }
-  io_.run();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
 }
 
 Awaitable<void> GatewayServer::Shutdown() {
@@ -672,7 +686,9 @@ Awaitable<void> GatewayServer::Shutdown() {
 }
 
 void GatewayServer::Stop() {
+  stop_requested_ = true;
   asio::post(io_, [this] {
+    work_.reset();
     if (signals_) signals_->cancel();
     if (nfs_) nfs_->Stop();
     if (rpc_) rpc_->Stop();

@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -235,6 +236,9 @@ class GatewayServer {
   // (one at a time) touch it.
   ServeConfig applied_;
   std::atomic<int> reloads_requested_{0};  // SIGHUPs not yet handled by RunReloads
+  // Held from Run() until Stop(): the I/O loop never ends for want of pending work.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace bucketfs::server
