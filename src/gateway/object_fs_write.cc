@@ -821,17 +821,38 @@ Awaitable<Status> ObjectFileSystem::Deallocate(vfs::InodeId ino, uint64_t offset
 Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadStaged(
     const InodeRecord& rec, const std::shared_ptr<StagedFile>& file, uint64_t offset,
     uint32_t count) {
-  StagedState st = file->State();
-  vfs::ReadResult out;
-  if (offset >= st.size) {
-    out.eof = true;
-    co_return out;
+  // The bytes not written here come from the base object, read with If-Match. An upload of this
+  // file that completes meanwhile replaces that object (the If-Match fails: kStale) and moves the
+  // base; the read then starts over from the new state, or from the object once the file is no
+  // longer staged. Never STALE for a file that is still there.
+  constexpr int kAttempts = 4;
+  std::shared_ptr<StagedFile> current = file;
+  for (int attempt = 1;; ++attempt) {
+    StagedState st = current->State();
+    vfs::ReadResult out;
+    if (offset >= st.size) {
+      out.eof = true;
+      co_return out;
+    }
+    uint64_t len = std::min<uint64_t>(count, st.size - offset);
+    auto data = co_await uploader_->ReadMerged(current, st.base, DataKey(rec.key), offset, len);
+    if (data.ok()) {
+      out.data = std::move(data).value();
+      out.eof = offset + out.data.size() >= st.size;
+      co_return out;
+    }
+    const ErrorCode code = data.status().code();
+    if (code != ErrorCode::kStale && code != ErrorCode::kNotFound) co_return data.status();
+    std::shared_ptr<StagedFile> now = FindStaged(rec.ino);
+    if (!now) co_return co_await Read(rec.ino, offset, count);  // uploaded: the object now
+    // The same base as before: the object was replaced behind the gateway, not by our upload.
+    if (now == current && now->State().base.etag == st.base.etag) co_return data.status();
+    if (attempt == kAttempts) {
+      co_return UnavailableError("s3://" + store_->bucket() + "/" + rec.key +
+                                 " keeps changing during reads; retry");
+    }
+    current = std::move(now);
   }
-  uint64_t len = std::min<uint64_t>(count, st.size - offset);
-  BFS_CO_ASSIGN_OR_RETURN(
-      out.data, co_await uploader_->ReadMerged(file, st.base, DataKey(rec.key), offset, len));
-  out.eof = offset + out.data.size() >= st.size;
-  co_return out;
 }
 
 // ---- applying the journal ----

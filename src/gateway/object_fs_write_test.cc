@@ -191,6 +191,41 @@ TEST_F(ObjectFsWriteTest, CreateWriteReadBackAndUploadWithPosixMetadata) {
   EXPECT_GT(Run(fs_->GetAttr(f.ino))->bucket_version, after->bucket_version);
 }
 
+// A READ of a file being uploaded reads the unwritten bytes from the object with If-Match; when
+// the upload completes meanwhile, it replaces that object: the read starts over, never STALE
+// (the Linux client saw ESTALE reading a file it had just written).
+Awaitable<void> WriteThenRead(ObjectFileSystem* fs, vfs::InodeId ino, uint64_t off, Bytes data,
+                              std::optional<Result<vfs::ReadResult>>* got) {
+  auto w = co_await fs->Write(ino, off, std::move(data), vfs::StableHow::kFileSync);
+  if (!w.ok()) {
+    got->emplace(w.status());
+    co_return;
+  }
+  co_await fs->Closed(ino);
+  got->emplace(co_await fs->Read(ino, 0, 1 << 20));
+}
+
+TEST_F(ObjectFsWriteTest, ReadsWhileTheUploadCompletesAreNeverStale) {
+  Open();
+  std::string ref(1 << 20, ' ');
+  for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = static_cast<char>('a' + i % 26);
+  store_->PutSync("big", ref);
+  auto f = Lookup(1, "big");
+  ASSERT_TRUE(f.ok());
+  for (int round = 0; round < 40; ++round) {
+    const uint64_t off = (static_cast<uint64_t>(round) * 7919 * 512) % (ref.size() - 4096);
+    const std::string data(4096, static_cast<char>('0' + round % 10));
+    ref.replace(off, data.size(), data);
+    std::optional<Result<vfs::ReadResult>> got;
+    asio::co_spawn(io_, WriteThenRead(fs_.get(), f->ino, off, B(data), &got), asio::detached);
+    io_.restart();
+    io_.run();
+    ASSERT_TRUE(got.has_value());
+    ASSERT_TRUE(got->ok()) << "round " << round << ": " << got->status().ToString();
+    ASSERT_EQ(Str((*got)->data), ref) << "round " << round;
+  }
+}
+
 TEST_F(ObjectFsWriteTest, ReadOnlyAnswersReadOnly) {
   ObjectFsOptions o;  // read_only by default
   ObjectFileSystem ro(store_, o);
