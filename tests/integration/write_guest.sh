@@ -7,7 +7,7 @@ fail=0
 ck() {
   name=$1
   shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fail=$((fail + 1)); fi
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fail=$((fail + 1)); return 1; fi
 }
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 dropcaches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -77,7 +77,9 @@ while [ $n -lt 200 ]; do
   n=$((n + 1))
 done
 dropcaches
-ck "64 MiB file after 200 random 4 KiB overwrites" test "$(sum r64)" = "$(sum /tmp/ref64)"
+ck "64 MiB file after 200 random 4 KiB overwrites" test "$(sum r64)" = "$(sum /tmp/ref64)" ||
+  { echo "r64 differs (offset, ours, expected; first 5):"; cmp -l r64 /tmp/ref64 | head -5
+    echo "r64 size $(stat -c %s r64)"; sleep 2; echo "r64 re-read now $(cmp r64 /tmp/ref64 && echo same)"; }
 r64_sum=$(sum /tmp/ref64)
 echo "SUM r64 $r64_sum"
 rm -f /tmp/ref64
