@@ -68,6 +68,7 @@ class S3Store : public ObjectStore {
   const std::string& endpoint_url() const { return endpoint_url_; }
 
  private:
+  friend class S3StoreTestPeer;  // s3_store_test.cc: signs a request without sending it
   struct Call {
     std::string method;
     std::string key;  // "" for bucket-level requests
