@@ -518,7 +518,9 @@ Awaitable<void> GatewayServer::Reload() {
   if (phase_.load() != Phase::kServing) co_return;
   BFS_LOG_INFO("SIGHUP: reloading the configuration");
   std::function<Result<ServeConfig>()> source = config_source_;
-  Result<ServeConfig> loaded = co_await RunBlocking(blocking_, [source] { return source(); });
+  // Named: GCC 12 destroys a capturing lambda made inside a co_await expression twice.
+  auto load = [source] { return source(); };
+  Result<ServeConfig> loaded = co_await RunBlocking(blocking_, std::move(load));
   if (!loaded.ok()) {
     BFS_LOG_ERROR("config reload failed, the running configuration stays: {}",
                   loaded.status().message());
