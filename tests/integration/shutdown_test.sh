@@ -10,6 +10,11 @@
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 BUCKETFS=$1
+# Under ASan: the uploads in flight at SIGTERM are abandoned on purpose (their staged data is
+# persisted and the journal resumes them at the next start), and LeakSanitizer counts their
+# suspended coroutine frames as leaks and turns the exit status into 1. The exit status is what
+# this test checks; leak checking stays on in every other test.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 gcc -O2 -o "$BFS_TMP/nfs_put" "$here/host_tools/nfs_put.c" -lnfs \
   2>"$BFS_TMP/nfs_put.cc.log" || { cat "$BFS_TMP/nfs_put.cc.log" >&2; exit 1; }
