@@ -178,22 +178,11 @@ Awaitable<Result<Bytes>> RpcClient::Call(ReverseCallHeader header, ByteView args
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host_, ec);
   if (ec) co_return InvalidArgumentError("'" + host_ + "' is not an IP address");
-  CallContext ctx;
-  ctx.xid = next_xid_++;
-  ctx.program = header.program;
-  ctx.version = header.version;
-  ctx.procedure = header.procedure;
-  ctx.flavor = header.flavor == AuthFlavor::kSys ? AuthFlavor::kSys : AuthFlavor::kNone;
-  ctx.sys = header.sys;
-  xdr::Encoder call;
-  EncodeCallHeader(call, ctx);
-  call.WriteRaw(args);
-  std::string what = "call to " + peer() + " program " + std::to_string(header.program) +
-                     " version " + std::to_string(header.version) + " procedure " +
-                     std::to_string(header.procedure);
-  Awaitable<CallOutcome> run =
-      RunCall(shared_, tcp::endpoint(address, port_), peer(), std::move(what), ctx.xid,
-              FrameRecord(call.buffer()), timeout);
+  const uint32_t xid = next_xid_++;
+  const Bytes call = EncodeCallRecord(xid, header, args);
+  std::string what = "call to " + peer() + " " + DescribeCall(header);
+  Awaitable<CallOutcome> run = RunCall(shared_, tcp::endpoint(address, port_), peer(),
+                                       std::move(what), xid, FrameRecord(call), timeout);
   CallOutcome outcome =
       co_await asio::co_spawn(shared_->strand, std::move(run), asio::use_awaitable);
   if (!outcome.status.ok()) co_return std::move(outcome.status);

@@ -1,5 +1,7 @@
 #include "rpc/message.h"
 
+#include "rpc/reverse_call.h"
+
 namespace bucketfs::rpc {
 namespace {
 
@@ -244,6 +246,25 @@ Result<Bytes> ReplyResults(ByteView record, std::string_view what_sv) {
                          std::string(AcceptStatName(reply.accept_stat)));
   }
   return Bytes(reply.results.begin(), reply.results.end());
+}
+
+Bytes EncodeCallRecord(uint32_t xid, const ReverseCallHeader& header, ByteView args) {
+  CallContext ctx;
+  ctx.xid = xid;
+  ctx.program = header.program;
+  ctx.version = header.version;
+  ctx.procedure = header.procedure;
+  ctx.flavor = header.flavor == AuthFlavor::kSys ? AuthFlavor::kSys : AuthFlavor::kNone;
+  ctx.sys = header.sys;
+  xdr::Encoder call;
+  EncodeCallHeader(call, ctx);
+  call.WriteRaw(args);
+  return call.Release();
+}
+
+std::string DescribeCall(const ReverseCallHeader& header) {
+  return "program " + std::to_string(header.program) + " version " +
+         std::to_string(header.version) + " procedure " + std::to_string(header.procedure);
 }
 
 }  // namespace bucketfs::rpc

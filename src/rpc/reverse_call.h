@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "base/async.h"
 #include "base/bytes.h"
@@ -28,6 +29,12 @@ struct ReverseCallHeader {
   AuthFlavor flavor = AuthFlavor::kNone;  // kNone or kSys
   AuthSys sys;                            // the credential when flavor == kSys
 };
+
+// The CALL record (unframed) of `header` with `xid` and the encoded `args`: AUTH_SYS or AUTH_NONE
+// credential, AUTH_NONE verifier (message.cc). Shared by ReverseCaller and RpcClient.
+Bytes EncodeCallRecord(uint32_t xid, const ReverseCallHeader& header, ByteView args);
+// "program P version V procedure N", for messages.
+std::string DescribeCall(const ReverseCallHeader& header);
 
 class ReverseCaller {
  public:

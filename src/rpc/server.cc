@@ -153,9 +153,7 @@ struct ReverseOutcome {
 
 // Maps the REPLY `record` to a reverse call's `header` onto its outcome (ReverseCaller::Call).
 ReverseOutcome ReverseCallOutcome(const ReverseCallHeader& header, ByteView record) {
-  const std::string what = "reverse call to program " + std::to_string(header.program) +
-                           " version " + std::to_string(header.version) + " procedure " +
-                           std::to_string(header.procedure);
+  const std::string what = "reverse call to " + DescribeCall(header);
   Result<Bytes> results = ReplyResults(record, what);
   if (!results.ok()) return {results.status(), {}};
   return {Status::Ok(), std::move(*results)};
@@ -296,21 +294,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (self->closed_) co_return ReverseOutcome{UnavailableError("connection closed"), {}};
     CallContext ctx;
     ctx.xid = self->NewXid();
-    ctx.program = header.program;
-    ctx.version = header.version;
-    ctx.procedure = header.procedure;
-    ctx.flavor = header.flavor == AuthFlavor::kSys ? AuthFlavor::kSys : AuthFlavor::kNone;
-    ctx.sys = header.sys;
-    xdr::Encoder call;
-    EncodeCallHeader(call, ctx);
-    call.WriteRaw(args);
+    Bytes call = EncodeCallRecord(ctx.xid, header, args);
     args = Bytes{};
 
     auto pending = std::make_shared<PendingCall>(self->socket_.get_executor());
     pending->wake.expires_at(DeadlineAfter(timeout));
     self->pending_.emplace(ctx.xid, pending);
-    self->Enqueue(FrameRecord(call.buffer()), /*holds_slot=*/false);
-    call = xdr::Encoder{};
+    self->Enqueue(FrameRecord(call), /*holds_slot=*/false);
+    call = Bytes{};
     // No suspension since registering, so no reply or close can have been missed.
     while (!pending->reply && !self->closed_) {
       auto [ec] = co_await pending->wake.async_wait(kNoThrow);
