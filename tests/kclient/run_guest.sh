@@ -11,7 +11,9 @@
 # Exit status: SCRIPT's; 99 mount failed; 98 nothing listens on PORT; 124 timed out.
 # Environment: KCLIENT_VERS (4.2|4.1|4.0|auto, default 4.1), KCLIENT_OPTS (extra mount options),
 # KCLIENT_FILES (host files copied into the guest's /bin: static binaries or data files),
-# KCLIENT_TIMEOUT (s, default 600), KCLIENT_MEM (MiB, default 768), KCLIENT_ROLE (passed to SCRIPT).
+# KCLIENT_TIMEOUT (s, default 600), KCLIENT_BOOT_TIMEOUT (s from power-on to the mount, default 240;
+# a guest that misses it is booted once more), KCLIENT_MEM (MiB, default 768), KCLIENT_ROLE (passed to
+# SCRIPT).
 set -euo pipefail
 port=$1 export_path=$2 script=$3
 vers=${KCLIENT_VERS:-4.1}
@@ -85,17 +87,50 @@ INIT
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 
-set +e
-timeout "${KCLIENT_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -m "${KCLIENT_MEM:-768}" -smp 2 \
-  -nographic -no-reboot -monitor none -serial stdio \
-  -kernel "$cache/root/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
-  -append "console=ttyS0 quiet panic=-1" \
-  -netdev "user,id=n0,ipv6=off,restrict=on,guestfwd=tcp:$server:2049-cmd:/bin/busybox nc 127.0.0.1 $port,hostfwd=tcp:127.0.0.1:$cbport-:$cbport" \
-  -device virtio-net-pci,netdev=n0,romfile= </dev/null 2>&1 |
-  stdbuf -oL tr -d '\r' | sed -u -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | tee "$work/console.log" |
-  grep --line-buffered -v '^c*$'  # line-buffered: callers may follow the console as it happens
-qemu_rc=${PIPESTATUS[0]}
-set -e
+# One boot of the guest. Its console streams to stdout as it happens (callers follow it) and to
+# console.log. A watchdog kills a guest that has not reached its mount within KCLIENT_BOOT_TIMEOUT
+# seconds: under software emulation on a loaded host a boot can wedge (seen: the kernel's crypto
+# self-test spinning for 20 minutes), and nothing of SCRIPT has run at that point, so booting again
+# is safe.
+boot_once() {
+  rm -f "$work/qemu.pid" "$work/boot-stuck"
+  : >"$work/console.log"
+  (
+    for ((i = 0; i < ${KCLIENT_BOOT_TIMEOUT:-240}; i++)); do
+      sleep 1
+      grep -q '^GUEST: mount' "$work/console.log" 2>/dev/null && exit 0
+      [[ -s $work/qemu.pid ]] && ! kill -0 "$(cat "$work/qemu.pid")" 2>/dev/null && exit 0
+    done
+    if [[ -s $work/qemu.pid ]]; then
+      touch "$work/boot-stuck"
+      kill "$(cat "$work/qemu.pid")" 2>/dev/null
+    fi
+  ) &
+  local watchdog=$!
+  set +e
+  timeout "${KCLIENT_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -m "${KCLIENT_MEM:-768}" -smp 2 \
+    -nographic -no-reboot -monitor none -serial stdio -pidfile "$work/qemu.pid" \
+    -kernel "$cache/root/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
+    -append "console=ttyS0 quiet panic=-1 cryptomgr.notests" \
+    -netdev "user,id=n0,ipv6=off,restrict=on,guestfwd=tcp:$server:2049-cmd:/bin/busybox nc 127.0.0.1 $port,hostfwd=tcp:127.0.0.1:$cbport-:$cbport" \
+    -device virtio-net-pci,netdev=n0,romfile= </dev/null 2>&1 |
+    stdbuf -oL tr -d '\r' | sed -u -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | tee "$work/console.log" |
+    grep --line-buffered -v '^c*$'  # line-buffered: callers may follow the console as it happens
+  qemu_rc=${PIPESTATUS[0]}
+  set -e
+  kill "$watchdog" 2>/dev/null || true
+  wait "$watchdog" 2>/dev/null || true
+}
+
+for attempt in 1 2; do
+  boot_once
+  [[ -e $work/boot-stuck ]] || break
+  echo "kclient: guest did not reach its mount in ${KCLIENT_BOOT_TIMEOUT:-240} s (boot attempt $attempt)"
+done
+if [[ -e $work/boot-stuck ]]; then
+  echo "kclient: guest did not boot"
+  exit 124
+fi
 if [[ $qemu_rc == 124 ]]; then
   echo "kclient: guest timed out"
   exit 124
