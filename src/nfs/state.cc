@@ -415,21 +415,50 @@ Stat StateManager::Renew(uint64_t clientid) {
 
 // RFC 7530 §9.9, §16.16.5: a share_deny bars the access it names to every other open, the same
 // open-owner's included (an owner that denied READ cannot open the file for reading again).
-bool StateManager::ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) const {
+std::optional<uint64_t> StateManager::ShareConflictWith(const OpenState& mine, uint32_t access,
+                                                        uint32_t deny) const {
   for (const auto& [k, o] : opens_) {
     if (!(o.file == mine.file)) continue;
-    if ((o.deny & access) != 0) return true;
+    if ((o.deny & access) != 0) return o.clientid;
     const bool same_owner = o.clientid == mine.clientid && o.owner == mine.owner;
-    if (!same_owner && (deny & o.access) != 0) return true;
+    if (!same_owner && (deny & o.access) != 0) return o.clientid;
   }
-  return false;
+  return std::nullopt;
 }
 
-bool StateManager::DeniedToSpecialStateId(const FileHandle& file, bool write) const {
+bool StateManager::ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) {
+  for (;;) {
+    std::optional<uint64_t> holder = ShareConflictWith(mine, access, deny);
+    if (!holder) return false;
+    if (!ExpireCourtesyClient(*holder, mine.clientid)) return true;
+  }
+}
+
+bool StateManager::DeniedToSpecialStateId(const FileHandle& file, bool write) {
   const uint32_t access = write ? kShareAccessWrite : kShareAccessRead;
-  return std::any_of(opens_.begin(), opens_.end(), [&](const auto& kv) {
-    return kv.second.file == file && (kv.second.deny & access) != 0;
-  });
+  for (;;) {
+    auto it = std::find_if(opens_.begin(), opens_.end(), [&](const auto& kv) {
+      return kv.second.file == file && (kv.second.deny & access) != 0;
+    });
+    if (it == opens_.end()) return false;
+    if (!ExpireCourtesyClient(it->second.clientid, 0)) return true;
+  }
+}
+
+bool StateManager::HoldsState(uint64_t clientid) const {
+  auto mine = [&](const auto& kv) { return kv.second.clientid == clientid; };
+  return std::any_of(opens_.begin(), opens_.end(), mine) ||
+         std::any_of(delegs_.begin(), delegs_.end(), mine);
+}
+
+bool StateManager::ExpireCourtesyClient(uint64_t clientid, uint64_t requester) {
+  if (clientid == requester) return false;
+  Client* c = FindClient(clientid);
+  if (c == nullptr || !LeaseExpired(*c)) return false;
+  const Bytes owner = c->owner;
+  RemoveClient(clientid);
+  Unrecord(owner);
+  return true;
 }
 
 // 4.0 open-owner sequencing (RFC 7530 §9.1.7). Replays of the last request are answered
@@ -730,8 +759,21 @@ std::size_t StateManager::ReapExpired() {
   std::lock_guard lock(mu_);
   const auto now = Now();
   std::vector<uint64_t> expired;
+  // Courtesy clients, the longest silent first.
+  std::vector<std::pair<std::chrono::steady_clock::time_point, uint64_t>> courtesy;
   for (const auto& [id, c] : clients_) {
-    if (now - c.renewed > lease_) expired.push_back(id);
+    if (now - c.renewed <= lease_) continue;
+    const bool keep = c.confirmed && now - c.renewed <= limits_.courtesy && HoldsState(id);
+    if (keep) {
+      courtesy.emplace_back(c.renewed, id);
+    } else {
+      expired.push_back(id);
+    }
+  }
+  if (courtesy.size() > limits_.max_courtesy_clients) {
+    std::sort(courtesy.begin(), courtesy.end());
+    const std::size_t over = courtesy.size() - limits_.max_courtesy_clients;
+    for (std::size_t i = 0; i < over; ++i) expired.push_back(courtesy[i].second);
   }
   for (uint64_t id : expired) {
     const Bytes owner = clients_[id].owner;
@@ -755,8 +797,10 @@ void StateManager::ConnectionClosed(uint64_t connection) {
 StateManager::Counts StateManager::counts() const {
   std::lock_guard lock(mu_);
   Counts c;
-  c.clients = static_cast<std::size_t>(std::count_if(
-      clients_.begin(), clients_.end(), [](const auto& kv) { return kv.second.confirmed; }));
+  for (const auto& [id, client] : clients_) {
+    if (!client.confirmed) continue;
+    ++(LeaseExpired(client) ? c.courtesy_clients : c.clients);
+  }
   c.sessions = sessions_.size();
   c.opens = opens_.size();
   c.lock_stateids = locks_.size();

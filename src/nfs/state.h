@@ -148,6 +148,12 @@ struct StateLimits {
   uint32_t max_response_size_cached = 64 * 1024;
   uint32_t max_operations = 128;
   uint32_t max_slots = 64;
+  // Courteous server (as Linux nfsd since 5.19): a client whose lease ran out keeps its opens,
+  // locks and delegations until another client's request conflicts with them, for at most
+  // `courtesy` after its last renewal, and at most `max_courtesy_clients` such clients at once
+  // (the longest silent go first). A client that comes back within that time finds its state.
+  std::chrono::seconds courtesy = std::chrono::hours(24);
+  std::size_t max_courtesy_clients = 1024;
 };
 
 class StateManager {
@@ -326,15 +332,17 @@ class StateManager {
   // were destroyed, and previous clients that did not come back during the grace period.
   std::vector<Bytes> TakeOwnersToUnrecord();
 
-  // Drops clients whose lease ran out, with their sessions and opens (RFC 8881 §8.3).
-  // Returns how many clients were dropped.
+  // Drops clients whose lease ran out, with their sessions and opens (RFC 8881 §8.3), except
+  // those kept as courtesy clients (StateLimits::courtesy): a conflict with their state expires
+  // them when it happens. Returns how many clients were dropped.
   std::size_t ReapExpired();
   void ConnectionClosed(uint64_t connection);
 
   std::size_t client_count() const;
   // A snapshot of the tables, for metrics and `bucketfs status`.
   struct Counts {
-    std::size_t clients = 0;  // confirmed
+    std::size_t clients = 0;           // confirmed, lease current
+    std::size_t courtesy_clients = 0;  // confirmed, lease expired, state kept (see StateLimits)
     std::size_t sessions = 0;
     std::size_t opens = 0;
     std::size_t lock_stateids = 0;
@@ -461,9 +469,26 @@ class StateManager {
   // Lock stateids derived from `open` go with it (CLOSE, lease expiry), and their locks too.
   void DropLocksOfOpen(const OtherKey& open);
   Stat CheckOwnerSeqid(uint32_t minor, const OpenState& open, uint32_t seqid);
-  bool ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny) const;
-  // Whether an open of `file` denies the access a special-stateid READ (or WRITE) asks for.
-  bool DeniedToSpecialStateId(const FileHandle& file, bool write) const;
+  // The client of an open that conflicts with `mine` asking for `access` / `deny`, if any.
+  std::optional<uint64_t> ShareConflictWith(const OpenState& mine, uint32_t access,
+                                            uint32_t deny) const;
+  // Whether an open conflicts, after expiring courtesy clients whose opens do.
+  bool ShareConflict(const OpenState& mine, uint32_t access, uint32_t deny);
+  // Whether an open of `file` denies the access a special-stateid READ (or WRITE) asks for,
+  // after expiring courtesy clients whose opens do.
+  bool DeniedToSpecialStateId(const FileHandle& file, bool write);
+  // Courteous server: whether `clientid`'s lease ran out.
+  bool LeaseExpired(const Client& c) const { return Now() - c.renewed > lease_; }
+  // Expires `clientid` when it is a courtesy client other than `requester` (its state stands in
+  // the way of another client's request). Returns whether it did.
+  bool ExpireCourtesyClient(uint64_t clientid, uint64_t requester);
+  // The client of lock-table owner `owner_id` (0 when unknown).
+  uint64_t ClientOfLockOwner(uint64_t owner_id) const;
+  // A conflicting lock of another owner, after expiring courtesy clients whose locks conflict.
+  std::optional<LockConflict> TestLock(const LockFile& file, uint64_t owner_id, LockKind kind,
+                                       const LockRange& range, bool honor_waiters,
+                                       uint64_t requester);
+  bool HoldsState(uint64_t clientid) const;
   ChannelAttrs Clamp(const ChannelAttrs& asked, bool fore) const;
   std::chrono::steady_clock::time_point Now() const { return clock_(); }
 

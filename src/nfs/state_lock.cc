@@ -40,6 +40,22 @@ Stat StateManager::FindIoOpen(uint32_t minor, const StateId& id, OpenState** ope
   return Stat::kOk;
 }
 
+uint64_t StateManager::ClientOfLockOwner(uint64_t owner_id) const {
+  for (const auto& [key, owner] : lock_owners_) {
+    if (owner.id == owner_id) return key.first;
+  }
+  return 0;
+}
+
+std::optional<LockConflict> StateManager::TestLock(const LockFile& file, uint64_t owner_id,
+                                                   LockKind kind, const LockRange& range,
+                                                   bool honor_waiters, uint64_t requester) {
+  for (;;) {
+    auto c = lock_table_.Test(file, owner_id, kind, range, honor_waiters, Now());
+    if (!c || !ExpireCourtesyClient(ClientOfLockOwner(c->owner), requester)) return c;
+  }
+}
+
 void StateManager::FillDenied(const LockConflict& c, LockDenied* denied) const {
   denied->offset = c.range.first;
   denied->length = c.range.last == kAllOnes ? kAllOnes : c.range.last - c.range.first + 1;
@@ -156,7 +172,7 @@ Stat StateManager::Lock(uint32_t minor, uint64_t clientid, const LockArgs& args,
   if ((open->second.access & need) == 0) return fail(Stat::kOpenMode);  // RFC 8881 §18.10.4
   const LockFile lf = ToLockFile(file);
   const auto now = Now();
-  if (auto c = lock_table_.Test(lf, l->owner_id, args.kind, range, !args.reclaim, now)) {
+  if (auto c = TestLock(lf, l->owner_id, args.kind, range, !args.reclaim, l->clientid)) {
     if (args.blocking && !args.reclaim)
       lock_table_.Wait(lf, l->owner_id, args.kind, range, now, now + lease_);
     FillDenied(*c, denied);
@@ -181,7 +197,7 @@ Stat StateManager::LockTest(uint32_t minor, uint64_t clientid, LockKind kind, ui
   if (Stat s = ToRange(offset, length, &range); s != Stat::kOk) return s;
   auto it = lock_owners_.find({clientid, owner});
   const uint64_t owner_id = it == lock_owners_.end() ? 0 : it->second.id;  // 0: no such owner
-  auto conflict = lock_table_.Test(ToLockFile(file), owner_id, kind, range, false, Now());
+  auto conflict = TestLock(ToLockFile(file), owner_id, kind, range, false, clientid);
   if (!conflict) return Stat::kOk;
   FillDenied(*conflict, denied);
   return Stat::kDenied;

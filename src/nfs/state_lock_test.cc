@@ -182,8 +182,32 @@ TEST_F(StateLockTest, CloseAndLeaseExpiryReleaseLocks) {
   now_ += 60s;
   EXPECT_EQ(state_.Renew(a), Stat::kOk);  // a stays; b stops renewing
   now_ += 40s;
-  EXPECT_EQ(state_.ReapExpired(), 1u);
-  EXPECT_EQ(state_.lock_count(), 0u);  // b's lock went with its lease
+  // b is a courtesy client now: its lock stays until someone conflicts with it.
+  EXPECT_EQ(state_.ReapExpired(), 0u);
+  EXPECT_EQ(state_.lock_count(), 1u);
+  const uint64_t c = Client40("c");
+  const StateId open_c = Open40(c);
+  ASSERT_EQ(
+      state_.Lock(0, 0, NewOwner(c, open_c, 3, "l", LockKind::kRead, 5, 1), file_, &lock, &denied),
+      Stat::kOk);  // b's lock went with its lease
+  EXPECT_EQ(state_.lock_count(), 1u);
+  EXPECT_EQ(state_.Renew(b), Stat::kExpired);
+}
+
+TEST_F(StateLockTest, LockTestExpiresACourtesyHolderOnly) {
+  const uint64_t a = Client40("a"), b = Client40("b");
+  const StateId open_a = Open40(a);
+  StateId lock;
+  LockDenied denied;
+  ASSERT_EQ(state_.Lock(0, 0, NewOwner(a, open_a, 3, "l", LockKind::kWrite, 0, kToEof), file_,
+                        &lock, &denied),
+            Stat::kOk);
+  EXPECT_EQ(state_.LockTest(0, b, LockKind::kRead, 0, 1, {'t'}, file_, &denied), Stat::kDenied);
+  EXPECT_EQ(denied.clientid, a);
+  now_ += 100s;
+  EXPECT_EQ(state_.Renew(b), Stat::kOk);
+  EXPECT_EQ(state_.LockTest(0, b, LockKind::kRead, 0, 1, {'t'}, file_, &denied), Stat::kOk);
+  EXPECT_EQ(state_.lock_count(), 0u);
 }
 
 TEST_F(StateLockTest, BlockingLockWaiterIsServedFirst) {
@@ -283,9 +307,11 @@ TEST_F(StateLockTest, NoRecordsNoGrace) {
   LockArgs args = NewOwner(a, open, 3, "l", LockKind::kRead, 0, 1);
   args.reclaim = true;
   EXPECT_EQ(state_.Lock(0, 0, args, file_, &lock, &denied), Stat::kNoGrace);
-  // An expired client's record is removed.
+  // An expired client's record is removed (it holds an open: once its courtesy time is over).
   EXPECT_EQ(state_.TakeOwnerToRecord(a), (std::optional<Bytes>{Bytes{'a'}}));
   now_ += 100s;
+  EXPECT_EQ(state_.ReapExpired(), 0u);
+  now_ += 25h;
   EXPECT_EQ(state_.ReapExpired(), 1u);
   EXPECT_EQ(state_.TakeOwnersToUnrecord(), (std::vector<Bytes>{Bytes{'a'}}));
 }

@@ -194,18 +194,70 @@ TEST_F(StateTest, ExchangeIdCreateSessionSequence) {
   EXPECT_EQ(state_.DestroyClientId(id), Stat::kOk);
 }
 
-TEST_F(StateTest, ExpiredLeaseDropsClientAndItsOpens) {
+TEST_F(StateTest, ExpiredLeaseDropsAClientWithoutState) {
   uint64_t id = Client40("c", Who(0));
-  StateId sid;
-  bool confirm;
-  ASSERT_EQ(state_.Open(0, id, OpenRead(1, "o"), file_, &sid, &confirm), Stat::kOk);
   now_ += 60s;
   EXPECT_EQ(state_.ReapExpired(), 0u);
   EXPECT_EQ(state_.Renew(id), Stat::kOk);
   now_ += 91s;
   EXPECT_EQ(state_.ReapExpired(), 1u);
   EXPECT_EQ(state_.Renew(id), Stat::kExpired);
-  EXPECT_EQ(state_.CheckIo(0, sid, file_, false), Stat::kBadStateId);
+}
+
+// Courteous server: an expired client keeps its opens until another client conflicts; it can
+// come back and use them meanwhile.
+TEST_F(StateTest, CourtesyClientKeepsItsOpensUntilAConflict) {
+  uint64_t a = Client40("a", Who(1));
+  uint64_t b = Client40("b", Who(2));
+  StateId sa, sb;
+  bool confirm;
+  ASSERT_EQ(state_.Open(0, a, OpenRead(1, "o", 1, /*deny=*/2), file_, &sa, &confirm), Stat::kOk);
+  EXPECT_EQ(state_.TakeOwnerToRecord(a), (std::optional<Bytes>{Bytes{'a'}}));
+  now_ += 91s;
+  EXPECT_EQ(state_.Renew(b), Stat::kOk);
+  EXPECT_EQ(state_.ReapExpired(), 0u);
+  EXPECT_EQ(state_.counts().courtesy_clients, 1u);
+  EXPECT_EQ(state_.counts().clients, 1u);
+  // It comes back: its open still works and it is an ordinary client again.
+  EXPECT_EQ(state_.CheckIo(0, sa, file_, false), Stat::kOk);
+  EXPECT_EQ(state_.Renew(a), Stat::kOk);
+  EXPECT_EQ(state_.counts().courtesy_clients, 0u);
+  // Silent again past its lease: b's conflicting open expires it and goes through.
+  now_ += 91s;
+  EXPECT_EQ(state_.Renew(b), Stat::kOk);
+  EXPECT_EQ(state_.Open(0, b, OpenRead(1, "o", kShareAccessBoth), file_, &sb, &confirm), Stat::kOk);
+  EXPECT_EQ(state_.CheckIo(0, sa, file_, false), Stat::kBadStateId);
+  EXPECT_EQ(state_.Renew(a), Stat::kExpired);
+  EXPECT_EQ(state_.TakeOwnersToUnrecord(), (std::vector<Bytes>{Bytes{'a'}}));
+}
+
+TEST_F(StateTest, CourtesyEndsAfterItsLimitOrWhenTooManyWait) {
+  StateLimits limits;
+  limits.courtesy = 200s;
+  limits.max_courtesy_clients = 1;
+  StateManager state(90s, limits, [this] { return now_; });
+  std::vector<uint64_t> ids;
+  for (const char* owner : {"a", "b"}) {
+    SetClientIdArgs args;
+    args.id = {static_cast<uint8_t>(owner[0])};
+    uint64_t id = 0;
+    Verifier confirm{};
+    ASSERT_EQ(state.SetClientId(Who(0), args, &id, &confirm), Stat::kOk);
+    ASSERT_EQ(state.SetClientIdConfirm(id, confirm), Stat::kOk);
+    StateId sid;
+    bool c;
+    ASSERT_EQ(state.Open(0, id, OpenRead(1, "o"), FileHandle{1, id}, &sid, &c), Stat::kOk);
+    ids.push_back(id);
+    now_ += 10s;
+  }
+  now_ += 90s;
+  EXPECT_EQ(state.ReapExpired(), 1u);  // two in courtesy, one allowed: the older goes
+  EXPECT_EQ(state.Renew(ids[0]), Stat::kExpired);
+  now_ += 100s;  // b silent for 200 s
+  EXPECT_EQ(state.ReapExpired(), 0u);
+  now_ += 1s;
+  EXPECT_EQ(state.ReapExpired(), 1u);
+  EXPECT_EQ(state.Renew(ids[1]), Stat::kExpired);
 }
 
 TEST_F(StateTest, ShareDenyBindsTheSameOwnerAndSpecialStateidIo) {

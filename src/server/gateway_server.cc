@@ -250,6 +250,9 @@ void GatewayServer::RegisterStateMetrics() {
   MetricsRegistry& m = DefaultMetrics();
   m.SetCallback("bucketfs_nfs_clients", "Confirmed NFSv4 clients holding a lease.", Type::kGauge,
                 gauge(&Counts::clients));
+  m.SetCallback("bucketfs_nfs_courtesy_clients",
+                "Clients whose lease expired, their state kept until another client conflicts.",
+                Type::kGauge, gauge(&Counts::courtesy_clients));
   m.SetCallback("bucketfs_nfs_sessions", "NFSv4.1+ sessions.", Type::kGauge,
                 gauge(&Counts::sessions));
   m.SetCallback("bucketfs_nfs_opens", "Open stateids (files open by clients).", Type::kGauge,
@@ -1194,6 +1197,7 @@ std::string GatewayServer::ExportsJson() const {
     const nfs::StateManager::Counts c = nfs_->state().counts();
     w.Key("nfs").BeginObject();
     w.Key("clients").Int(static_cast<int64_t>(c.clients));
+    w.Key("courtesy_clients").Int(static_cast<int64_t>(c.courtesy_clients));
     w.Key("sessions").Int(static_cast<int64_t>(c.sessions));
     w.Key("opens").Int(static_cast<int64_t>(c.opens));
     w.Key("locks").Int(static_cast<int64_t>(c.locks));
