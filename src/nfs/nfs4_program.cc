@@ -189,8 +189,10 @@ Awaitable<rpc::AcceptStat> Nfs4Program::Call(const rpc::CallContext& call, ByteV
     }
     results.PatchU32(op_status_pos, static_cast<uint32_t>(s));
     if (s != Stat::kOk) {
-      BFS_LOG_DEBUG("nfs4.{} {} (op {} of {}) failed: {}", minor, info ? info->name : "?", i + 1,
-                    count, static_cast<uint32_t>(s));
+      BFS_LOG_DEBUG("nfs4.{} {} (op {} of {}) failed: {} (current file: export {} inode {})", minor,
+                    info ? info->name : "?", i + 1, count, static_cast<uint32_t>(s),
+                    ctx.current_fh ? ctx.current_fh->export_id : 0,
+                    ctx.current_fh ? ctx.current_fh->ino : 0);
       status = s;
       break;
     }
