@@ -216,6 +216,8 @@ class ObjectFileSystem : public vfs::FileSystem {
   };
   bool Writable() const { return !options_.read_only && !options_.staging_dir.empty(); }
   std::shared_ptr<StagedFile> FindStaged(vfs::InodeId ino) const;
+  // Whether the upload of staged file `ino` is running now.
+  bool UploadRunning(vfs::InodeId ino) const;
   // The staged file of `rec`, creating it (on its object) at the first write.
   Awaitable<Result<std::shared_ptr<StagedFile>>> Stage(const InodeRecord& rec);
   Awaitable<Result<std::shared_ptr<StagedFile>>> StageNew(InodeRecord rec);

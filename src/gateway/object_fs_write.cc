@@ -130,6 +130,17 @@ std::shared_ptr<StagedFile> ObjectFileSystem::FindStaged(vfs::InodeId ino) const
   return it == staged_.end() ? nullptr : it->second.file;
 }
 
+bool ObjectFileSystem::UploadRunning(vfs::InodeId ino) const {
+  int64_t id = 0;
+  {
+    std::lock_guard lock(staged_mu_);
+    if (auto it = staged_.find(ino); it != staged_.end()) id = it->second.upload_id;
+  }
+  if (id == 0) return false;
+  auto m = mutations_.Get(id);  // (not under staged_mu_)
+  return m && m->running;
+}
+
 uint64_t ObjectFileSystem::staged_bytes() const {
   std::vector<std::shared_ptr<StagedFile>> files;
   {
@@ -824,10 +835,15 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadStaged(
   // The bytes not written here come from the base object, read with If-Match. An upload of this
   // file that completes meanwhile replaces that object (the If-Match fails: kStale) and moves the
   // base; the read then starts over from the new state, or from the object once the file is no
-  // longer staged. Never STALE for a file that is still there.
+  // longer staged. Between the moment S3 has the new object and the moment the upload records it
+  // (moves the base, or marks the file uploaded and drops it after the metadata store has it)
+  // the failure looks like a replacement behind the gateway's back: the read waits for that to
+  // settle. Never STALE for a file that is still there.
   constexpr int kAttempts = 4;
+  constexpr int kSettleWaits = 300;  // of 10 ms
   std::shared_ptr<StagedFile> current = file;
-  for (int attempt = 1;; ++attempt) {
+  std::optional<asio::steady_timer> timer;
+  for (int attempt = 1, waits = 0;;) {
     StagedState st = current->State();
     vfs::ReadResult out;
     if (offset >= st.size) {
@@ -845,9 +861,21 @@ Awaitable<Result<vfs::ReadResult>> ObjectFileSystem::ReadStaged(
     if (code != ErrorCode::kStale && code != ErrorCode::kNotFound) co_return data.status();
     std::shared_ptr<StagedFile> now = FindStaged(rec.ino);
     if (!now) co_return co_await Read(rec.ino, offset, count);  // uploaded: the object now
-    // The same base as before: the object was replaced behind the gateway, not by our upload.
-    if (now == current && now->State().base.etag == st.base.etag) co_return data.status();
-    if (attempt == kAttempts) {
+    const bool same_base = now == current && now->State().base.etag == st.base.etag;
+    if ((same_base && UploadRunning(rec.ino)) || now->discarded()) {
+      // Our own upload in its last step.
+      if (waits++ == kSettleWaits) {
+        co_return UnavailableError("s3://" + store_->bucket() + "/" + rec.key +
+                                   " is still being uploaded; retry");
+      }
+      if (!timer) timer.emplace(co_await asio::this_coro::executor);
+      timer->expires_after(std::chrono::milliseconds(10));
+      co_await timer->async_wait(asio::use_awaitable);
+      current = std::move(now);
+      continue;
+    }
+    if (same_base) co_return data.status();  // replaced or removed behind the gateway
+    if (++attempt > kAttempts) {
       co_return UnavailableError("s3://" + store_->bucket() + "/" + rec.key +
                                  " keeps changing during reads; retry");
     }

@@ -226,6 +226,53 @@ TEST_F(ObjectFsWriteTest, ReadsWhileTheUploadCompletesAreNeverStale) {
   }
 }
 
+// Waits until the bucket holds an object for `key` other than `etag` (the upload has taken
+// effect in S3, its reply is still on the way), then reads [off, off + len) of `ino`.
+Awaitable<void> ReadOnceTheBucketHasIt(ObjectFileSystem* fs, FakeObjectStore* store,
+                                       std::string key, std::string etag, vfs::InodeId ino,
+                                       uint64_t off, uint32_t len,
+                                       std::optional<Result<vfs::ReadResult>>* got) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (int i = 0; i < 5000; ++i) {
+    auto head = co_await store->Head(key);
+    if (head.ok() && head->etag != etag) break;
+    timer.expires_after(1ms);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  got->emplace(co_await fs->Read(ino, off, len));
+}
+
+// The window between S3 applying an upload and the gateway learning of it: a read of bytes the
+// client did not write goes to the old object, whose If-Match now fails. That is the gateway's
+// own upload, not a change behind its back: the read waits for the upload to be recorded and
+// is served, never STALE (a Linux client holding a delegation saw ESTALE here).
+TEST_F(ObjectFsWriteTest, ReadWhileS3HasTheUploadButItsReplyIsOnTheWayIsServed) {
+  Open();
+  std::string ref(256 << 10, ' ');
+  for (std::size_t i = 0; i < ref.size(); ++i) ref[i] = static_cast<char>('a' + i % 26);
+  store_->PutSync("big", ref);
+  const std::string old_etag = Run(store_->Head("big"))->etag;
+  auto f = Lookup(1, "big");
+  ASSERT_TRUE(f.ok());
+  ref.replace(0, 4096, std::string(4096, 'X'));
+  store_->set_put_reply_delay(300ms);
+  std::optional<Result<vfs::ReadResult>> got, written;
+  asio::co_spawn(io_, WriteThenRead(fs_.get(), f->ino, 0, B(std::string(4096, 'X')), &written),
+                 asio::detached);
+  asio::co_spawn(
+      io_,
+      ReadOnceTheBucketHasIt(fs_.get(), store_.get(), "big", old_etag, f->ino, 8192, 8192, &got),
+      asio::detached);
+  io_.restart();
+  io_.run();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(got->ok()) << got->status().ToString();
+  EXPECT_EQ(Str((*got)->data), ref.substr(8192, 8192));
+  ASSERT_TRUE(written.has_value() && written->ok());
+  EXPECT_EQ(Str((*written)->data), ref);
+  EXPECT_EQ(Object("big"), ref);
+}
+
 TEST_F(ObjectFsWriteTest, ReadOnlyAnswersReadOnly) {
   ObjectFsOptions o;  // read_only by default
   ObjectFileSystem ro(store_, o);

@@ -307,6 +307,11 @@ void StagedFile::SetBaseEtag(const std::string& old_etag, const std::string& new
   if (!state_.base.etag.empty() && state_.base.etag == old_etag) state_.base.etag = new_etag;
 }
 
+bool StagedFile::discarded() const {
+  std::lock_guard lock(mu_);
+  return discarded_;
+}
+
 uint64_t StagedFile::size() const {
   std::lock_guard lock(mu_);
   return state_.size;

@@ -98,6 +98,8 @@ class StagedFile {
   void SetBaseEtag(const std::string& old_etag, const std::string& new_etag);
   uint64_t size() const;
   uint64_t version() const;
+  // Whether the file takes no more reads or writes (uploaded clean, or removed).
+  bool discarded() const;
   uint64_t dirty_bytes() const;
   // Makes everything written so far durable (see the header comment).
   Status Sync();

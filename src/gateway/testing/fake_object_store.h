@@ -59,6 +59,9 @@ class FakeObjectStore : public objstore::ObjectStore {
   // Server-side cap on max-keys (S3: 1000).
   void set_max_keys_cap(int cap) { max_keys_cap_ = cap; }
   void set_latency(std::chrono::milliseconds latency) { latency_ = latency; }
+  // A PUT (or CompleteMultipart) takes effect, then its reply takes `delay` to arrive: the
+  // bucket already has the new object while the caller does not know it yet.
+  void set_put_reply_delay(std::chrono::milliseconds delay) { put_reply_delay_ = delay; }
   // Called at every LIST request (e.g. to advance a test clock: a listing that takes time).
   void set_on_list(std::function<void()> hook) { on_list_ = std::move(hook); }
   // The next `times` calls of `op` fail with `status`.
@@ -159,8 +162,12 @@ class FakeObjectStore : public objstore::ObjectStore {
   Awaitable<Result<objstore::ObjectInfo>> Put(
       std::string key, Bytes data, std::map<std::string, std::string> user_metadata) override {
     if (auto s = co_await Begin(Op::kPut); !s.ok()) co_return s;
-    std::lock_guard lock(mu_);
-    co_return PutLocked(key, std::move(data), std::move(user_metadata));
+    Result<objstore::ObjectInfo> put = [&] {
+      std::lock_guard lock(mu_);
+      return PutLocked(key, std::move(data), std::move(user_metadata));
+    }();
+    co_await ReplyDelay();
+    co_return put;
   }
 
   Awaitable<Status> Delete(std::string key) override {
@@ -241,7 +248,7 @@ class FakeObjectStore : public objstore::ObjectStore {
     }
     auto meta = std::move(it->second.metadata);
     uploads_.erase(it);
-    co_return PutLocked(key, std::move(all), std::move(meta));
+    co_return PutLocked(key, std::move(all), std::move(meta));  // (no reply delay: under mu_)
   }
 
   Awaitable<Status> AbortMultipart(std::string key, std::string upload_id) override {
@@ -309,6 +316,12 @@ class FakeObjectStore : public objstore::ObjectStore {
   }
 
   // Counts the request, waits the injected latency, pops an injected failure.
+  Awaitable<void> ReplyDelay() {
+    if (put_reply_delay_.load().count() == 0) co_return;
+    asio::steady_timer timer(co_await asio::this_coro::executor, put_reply_delay_.load());
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+
   Awaitable<Status> Begin(Op op) {
     ++counts_[static_cast<int>(op)];
     if (latency_.load().count() > 0) {
@@ -336,6 +349,7 @@ class FakeObjectStore : public objstore::ObjectStore {
   std::atomic<int> max_keys_cap_{1000};
   std::function<void()> on_list_;
   std::atomic<std::chrono::milliseconds> latency_{std::chrono::milliseconds(0)};
+  std::atomic<std::chrono::milliseconds> put_reply_delay_{std::chrono::milliseconds(0)};
   std::atomic<uint64_t> counts_[static_cast<int>(Op::kCount)] = {};
 };
 
