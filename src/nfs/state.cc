@@ -124,7 +124,25 @@ StateManager::Client& StateManager::AddUnconfirmed(const Bytes& owner, const Ver
   return clients_.emplace(id, std::move(c)).first->second;
 }
 
+void StateManager::RememberExpired(const OtherKey& k) {
+  constexpr std::size_t kMaxExpiredStateIds = 4096;
+  if (!expired_.insert(k).second) return;
+  expired_order_.push_back(k);
+  if (expired_order_.size() > kMaxExpiredStateIds) {
+    expired_.erase(expired_order_.front());
+    expired_order_.pop_front();
+  }
+}
+
 void StateManager::RemoveClient(uint64_t clientid) {
+  auto remember = [&](const auto& table) {
+    for (const auto& [k, s] : table) {
+      if (s.clientid == clientid) RememberExpired(k);
+    }
+  };
+  remember(opens_);
+  remember(locks_);
+  remember(delegs_);
   std::erase_if(sessions_, [&](const auto& kv) { return kv.second->clientid == clientid; });
   std::erase_if(opens_, [&](const auto& kv) { return kv.second.clientid == clientid; });
   std::erase_if(owners_, [&](const auto& kv) { return kv.first.first == clientid; });

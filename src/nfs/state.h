@@ -429,6 +429,8 @@ class StateManager {
   Client& AddUnconfirmed(const Bytes& owner, const Verifier& verifier, const Principal& who,
                          uint32_t minor);
   void RemoveClient(uint64_t clientid);
+  // Remembers the stateid `other` of state removed with its client (see expired_).
+  void RememberExpired(const OtherKey& k);
   // Looks `id` up in `table` (opens_ or locks_): STALE_STATEID for another instance's stateid,
   // BAD_STATEID for an unknown one, OLD_/BAD_STATEID for a wrong generation (in 4.1 seqid 0
   // stands for the current one, RFC 8881 §8.2.2).
@@ -512,6 +514,11 @@ class StateManager {
   // 4.0: the owners of the last kMaxClosedOpens opens closed, oldest first (SeqidOwnerOf).
   std::map<OtherKey, OwnerKey> closed_owner_;
   std::deque<OtherKey> closed_order_;
+  // The stateids of the last kMaxExpiredStateIds states that went with their client (lease
+  // expiry, client reboot, DESTROY_CLIENTID), oldest first: using one is NFS4ERR_EXPIRED rather
+  // than BAD_STATEID (RFC 7530 §8.6.3: the client learns its lease is gone and recovers).
+  std::set<OtherKey> expired_;
+  std::deque<OtherKey> expired_order_;
   std::map<FileHandle, std::chrono::steady_clock::time_point> recently_recalled_;
   LockTable lock_table_;
   // Grace period and client records.
@@ -538,7 +545,7 @@ Stat StateManager::FindState(std::map<OtherKey, T>& table, uint32_t minor, const
   OtherKey k;
   std::copy(std::begin(id.other), std::end(id.other), k.begin());
   auto it = table.find(k);
-  if (it == table.end()) return Stat::kBadStateId;
+  if (it == table.end()) return expired_.contains(k) ? Stat::kExpired : Stat::kBadStateId;
   T& state = it->second;
   if (!(minor >= 1 && id.seqid == 0)) {
     if (id.seqid < state.stateid.seqid) return Stat::kOldStateId;

@@ -226,7 +226,7 @@ TEST_F(StateTest, CourtesyClientKeepsItsOpensUntilAConflict) {
   now_ += 91s;
   EXPECT_EQ(state_.Renew(b), Stat::kOk);
   EXPECT_EQ(state_.Open(0, b, OpenRead(1, "o", kShareAccessBoth), file_, &sb, &confirm), Stat::kOk);
-  EXPECT_EQ(state_.CheckIo(0, sa, file_, false), Stat::kBadStateId);
+  EXPECT_EQ(state_.CheckIo(0, sa, file_, false), Stat::kExpired);  // RFC 7530 §8.6.3
   EXPECT_EQ(state_.Renew(a), Stat::kExpired);
   EXPECT_EQ(state_.TakeOwnersToUnrecord(), (std::vector<Bytes>{Bytes{'a'}}));
 }
