@@ -137,8 +137,9 @@ void AddServeCommand(CLI::App& app, ServeFlags& f) {
   serve->add_option("--lease", f.config.lease_seconds, "NFSv4 lease time in seconds")
       ->capture_default_str()
       ->check(CLI::Range(5, 3600));
-  serve->add_flag("--delegations", f.config.delegations,
-                  "Hand out NFSv4.1 read delegations (experimental; off by default)");
+  serve->add_flag("--delegations,!--no-delegations", f.config.delegations,
+                  "Hand out read delegations to NFSv4.0 and 4.1 clients with a callback path "
+                  "(default on; --no-delegations turns them off)");
   serve->add_option("--io-threads", f.config.io_threads, "Network threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));

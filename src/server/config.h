@@ -80,9 +80,9 @@ struct ServeConfig {
   uint32_t default_uid = 0;
   uint32_t default_gid = 0;
   uint32_t lease_seconds = 90;
-  // Read delegations for NFSv4.1 clients with a back channel. Off by default for now: one CI run
-  // of write_integration hung with them on (the gateway stopped answering; not yet understood).
-  bool delegations = false;
+  // Read delegations for clients the gateway can call back (a 4.1 back channel, a probed 4.0
+  // callback address).
+  bool delegations = true;
   int io_threads = 2;
   int blocking_threads = 4;
   std::string log_level = "info";
