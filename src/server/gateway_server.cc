@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <future>
+#include <mutex>
+#include <thread>
 #include <tuple>
 
 #include "base/byte_budget.h"
@@ -138,11 +140,33 @@ std::vector<Status> GatewayServer::CheckStores(
         asio::use_future));
   }
   auto guard = asio::make_work_guard(io_);
-  std::thread runner([this] { io_.run(); });
+  // As in Run(): should io_.run() end before the checks are done (seen once in a unit test: a
+  // start hung here with no thread running io_; cause not found), it is resumed.
+  std::mutex mu;      // orders `done` + io_.stop() against the runner's io_.restart()
+  bool done = false;  // guarded by mu
+  std::thread runner([this, &mu, &done] {
+    for (;;) {
+      io_.run();
+      {
+        std::lock_guard lock(mu);
+        if (done) return;
+      }
+      BFS_LOG_WARN("the I/O loop ended during the bucket checks (io_context {}); resuming",
+                   io_.stopped() ? "stopped" : "out of work");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::lock_guard lock(mu);
+      if (done) return;
+      io_.restart();
+    }
+  });
   std::vector<Status> result;
   for (auto& check : checks) result.push_back(check.get());
-  guard.reset();
-  io_.stop();
+  {
+    std::lock_guard lock(mu);
+    done = true;
+    guard.reset();
+    io_.stop();
+  }
   runner.join();
   io_.restart();
   return result;

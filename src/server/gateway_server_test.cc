@@ -224,7 +224,13 @@ TEST_F(GatewayExportsTest, DeleteSavedAndConfiguredExports) {
   r = Send(Socket(), http::verb::delete_, "/v1/exports/demo");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("so it comes back at the next start"), std::string::npos) << r.body;
-  EXPECT_EQ(ExportNamed(Get("/v1/exports"), "demo"), nullptr);
+  // Listed as draining until its (here: no) pending uploads are done, then gone.
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = ExportNamed(Get("/v1/exports"), "demo") == nullptr;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone);
   r = Send(Socket(), http::verb::delete_, "/v1/exports/demo");
   EXPECT_EQ(r.status, 404) << r.body;
   // The export can be made again once its uploads (none here) are done.
