@@ -473,10 +473,14 @@ bool StateManager::ExpireCourtesyClient(uint64_t clientid, uint64_t requester) {
   if (clientid == requester) return false;
   Client* c = FindClient(clientid);
   if (c == nullptr || !LeaseExpired(*c)) return false;
-  const Bytes owner = c->owner;
+  ExpireClient(clientid);
+  return true;
+}
+
+void StateManager::ExpireClient(uint64_t clientid) {
+  const Bytes owner = clients_.at(clientid).owner;
   RemoveClient(clientid);
   Unrecord(owner);
-  return true;
 }
 
 // 4.0 open-owner sequencing (RFC 7530 §9.1.7). Replays of the last request are answered
@@ -793,11 +797,7 @@ std::size_t StateManager::ReapExpired() {
     const std::size_t over = courtesy.size() - limits_.max_courtesy_clients;
     for (std::size_t i = 0; i < over; ++i) expired.push_back(courtesy[i].second);
   }
-  for (uint64_t id : expired) {
-    const Bytes owner = clients_[id].owner;
-    RemoveClient(id);
-    Unrecord(owner);
-  }
+  for (uint64_t id : expired) ExpireClient(id);
   RevokeOverdueDelegations();
   EndGraceIfOver();
   return expired.size();

@@ -429,6 +429,8 @@ class StateManager {
   Client& AddUnconfirmed(const Bytes& owner, const Verifier& verifier, const Principal& who,
                          uint32_t minor);
   void RemoveClient(uint64_t clientid);
+  // Removes a known client whose lease ended, and queues its record for removal.
+  void ExpireClient(uint64_t clientid);
   // Remembers the stateid `other` of state removed with its client (see expired_).
   void RememberExpired(const OtherKey& k);
   // Looks `id` up in `table` (opens_ or locks_): STALE_STATEID for another instance's stateid,

@@ -62,14 +62,11 @@ bool StateManager::BreakDelegations(const FileHandle& file, uint64_t breaker,
                                     std::vector<Recall>* to_recall, bool external) {
   std::lock_guard lock(mu_);
   // A courtesy client cannot answer a recall: it loses all its state instead.
-  std::set<uint64_t> courtesy;
+  std::set<uint64_t> holders;
   for (const auto& [k, d] : delegs_) {
-    const Client* c = FindClient(d.clientid);
-    if (d.file == file && d.clientid != breaker && c != nullptr && LeaseExpired(*c)) {
-      courtesy.insert(d.clientid);
-    }
+    if (d.file == file) holders.insert(d.clientid);
   }
-  for (uint64_t id : courtesy) ExpireCourtesyClient(id, breaker);
+  for (uint64_t id : holders) ExpireCourtesyClient(id, breaker);
   bool outstanding = false;
   for (auto& [k, d] : delegs_) {
     if (!(d.file == file) || d.clientid == breaker) continue;
